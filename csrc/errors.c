@@ -1,0 +1,23 @@
+/* errors.c - ABI version and error names. */
+#include "veloq_buffer.h"
+
+#include <string.h>
+
+uint32_t vb_abi_version(void) { return VB_ABI_VERSION; }
+
+void vb_noop(void) {}
+
+const char *vb_strerror(int32_t code) {
+    switch (code) {
+    case VB_OK: return "success";
+    case VB_ENOMEM: return "pool exhausted: no free block fits the request";
+    case VB_EFAULT: return "not a buffer of this pool";
+    case VB_EBUSY: return "pool still has live buffers";
+    case VB_EINVAL: return "invalid argument";
+    case VB_ERANGE: return "request larger than this pool can ever serve";
+    case VB_EDOUBLEFREE: return "buffer is already free (double free)";
+    case VB_EINTERIOR: return "address inside the pool but not the start of a buffer";
+    case VB_ECORRUPT: return "pool invariant broken";
+    default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
+    }
+}

@@ -1,0 +1,183 @@
+/*
+ * veloq_buffer.h - the whole public ABI of libveloq_buffer.
+ *
+ * Page-aligned, address-stable buffer pools whose arenas can be registered
+ * with io_uring.  Everything here is plain C with opaque handles so that any
+ * FFI (Deno.dlopen in our case) can bind it:
+ *
+ *   - every function is prefixed vb_;
+ *   - no struct is passed or returned by value;
+ *   - errors are negative integers (errno values, plus the VB_E* codes below);
+ *     vb_strerror() names them;
+ *   - hot-path functions (vb_pool_alloc, vb_pool_free) take and return only
+ *     integers and pointers, so JIT-ed FFI callers can use fast calls.  Their
+ *     extra outputs go to a small per-pool "out" array (vb_pool_out) that the
+ *     caller maps once.
+ *
+ * A buffer is named by a *handle*: a non-negative int32 that encodes the
+ * arena it lives in and its first page inside that arena (see VB_HANDLE_*).
+ * Its address is arena_base(arena) + page * VB_PAGE_SIZE, so a binding can
+ * keep one view over each arena and slice it without another call.
+ */
+#ifndef VELOQ_BUFFER_H
+#define VELOQ_BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VB_API __attribute__((visibility("default")))
+#else
+#define VB_API
+#endif
+
+/* Bumped whenever a signature or a layout below changes. */
+#define VB_ABI_VERSION 1u
+
+#define VB_PAGE_SIZE 4096u
+#define VB_PAGE_SHIFT 12u
+
+/* Handle layout: [arena:11][page:20].  Arena VB_HANDLE_FALLBACK_ARENA marks a
+ * buffer served by the global allocator (no arena, never registered); its
+ * "page" bits are then a slot number. */
+#define VB_HANDLE_PAGE_BITS 20u
+#define VB_HANDLE_PAGE_MASK ((1u << VB_HANDLE_PAGE_BITS) - 1u)
+#define VB_HANDLE_FALLBACK_ARENA 0x7FFu
+#define VB_MAX_ARENAS 1024u
+/* An arena holds at most 2^20 pages (4 GiB). */
+#define VB_MAX_ARENA_SIZE ((uint64_t)VB_HANDLE_PAGE_MASK * VB_PAGE_SIZE + VB_PAGE_SIZE)
+
+/* Error codes.  errno values keep their usual meaning; the VB_E* values
+ * above 4000 have no errno equivalent. */
+enum {
+    VB_OK = 0,
+    VB_ENOMEM = -12,         /* pool exhausted (or no memory for metadata) */
+    VB_EFAULT = -14,         /* pointer/handle does not belong to this pool */
+    VB_EBUSY = -16,          /* pool still has live buffers */
+    VB_EINVAL = -22,         /* invalid argument */
+    VB_ERANGE = -34,         /* size larger than this pool can ever serve */
+    VB_EDOUBLEFREE = -4001,  /* buffer already free */
+    VB_EINTERIOR = -4002,    /* inside the pool but not the start of a buffer */
+    VB_ECORRUPT = -4003,     /* vb_pool_check found a broken invariant */
+};
+
+/* Offsets into the array returned by vb_pool_out(). */
+enum {
+    VB_OUT_CAPACITY = 0,  /* capacity in bytes of the last allocated buffer */
+    VB_OUT_BUF_INDEX = 1, /* its registered index, or -1 (as int32) */
+    VB_OUT_LEN = 4,
+};
+
+/* Offsets into the array filled by vb_pool_stats(). */
+enum {
+    VB_STAT_LIVE_BUFFERS = 0,    /* buffers handed out and not freed */
+    VB_STAT_BYTES_IN_USE,        /* capacity bytes of those buffers */
+    VB_STAT_CAPACITY_BYTES,      /* bytes of all arenas */
+    VB_STAT_FREE_BYTES,          /* arena bytes not in use (incl. cached) */
+    VB_STAT_CACHED_BUFFERS,      /* blocks parked in per-size caches */
+    VB_STAT_LARGEST_FREE,        /* largest buffer a request could get now */
+    VB_STAT_FALLBACK_BUFFERS,    /* live buffers from the global allocator */
+    VB_STAT_FALLBACK_BYTES,      /* their bytes */
+    VB_STAT_ALLOCS,              /* successful allocations, ever */
+    VB_STAT_FREES,               /* successful frees, ever */
+    VB_STAT_FAILED_ALLOCS,       /* allocations refused for lack of space */
+    VB_STAT_ARENAS,              /* number of arenas mapped */
+    VB_STAT_CLASSES,             /* number of size classes (0 for buddy) */
+    VB_STAT_LEN
+};
+
+/* Offsets into the array filled by vb_pool_class_stats(). */
+enum {
+    VB_CLASS_STAT_SIZE = 0,
+    VB_CLASS_STAT_TOTAL,
+    VB_CLASS_STAT_FREE,
+    VB_CLASS_STAT_LEN
+};
+
+/* Pool creation flags. */
+enum {
+    VB_FLAG_FALLBACK_ON_EXHAUSTED = 1u << 0, /* serve from the global allocator when full */
+    VB_FLAG_POPULATE = 1u << 1,              /* pre-fault arena pages (MAP_POPULATE) */
+    VB_FLAG_NO_DOUBLE_FREE_BITSET = 1u << 2, /* hybrid: skip the allocation bitset (bench only) */
+};
+
+typedef struct vb_pool vb_pool;
+
+/* --- library -------------------------------------------------------------- */
+
+VB_API uint32_t vb_abi_version(void);
+/* A static, human-readable description of an error code. */
+VB_API const char *vb_strerror(int32_t code);
+/* Pools created and not yet destroyed, process-wide (leak checks in tests). */
+VB_API uint32_t vb_live_pools(void);
+/* Does nothing; lets a binding measure its own call overhead. */
+VB_API void vb_noop(void);
+
+/* --- pools ---------------------------------------------------------------- */
+
+/*
+ * BuddyPool: a binary buddy allocator over one arena (L1) with per-order
+ * stacks of recently freed blocks in front of it (L0).  Requests are rounded
+ * up to a power-of-two number of pages.
+ *   arena_size    bytes, a multiple of VB_PAGE_SIZE, at most VB_MAX_ARENA_SIZE
+ *   cache_depth   blocks kept per cached order (0 disables the L0 cache)
+ *   cached_orders orders 0..cached_orders-1 are cached (the seed: 6, 4K-128K)
+ * On success stores the pool in *out and returns 0.
+ */
+VB_API int32_t vb_buddy_create(uint64_t arena_size, uint32_t cache_depth,
+                               uint32_t cached_orders, uint32_t flags, vb_pool **out);
+
+/*
+ * HybridPool: one arena laid out as one slab per size class.
+ *   sizes   nclasses class sizes, ascending, each a multiple of VB_PAGE_SIZE
+ *   counts  blocks per class (>= 1)
+ * Requests above the largest class are served by the global allocator.
+ */
+VB_API int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts,
+                                uint32_t nclasses, uint32_t flags, vb_pool **out);
+
+/* Frees everything.  Refuses with VB_EBUSY (and changes nothing) while
+ * buffers are live. */
+VB_API int32_t vb_pool_destroy(vb_pool *pool);
+
+/* Hot path.  Returns a handle (>= 0) and fills vb_pool_out(), or an error:
+ * VB_ENOMEM (exhausted), VB_ERANGE (never servable), VB_EINVAL (size 0). */
+VB_API int32_t vb_pool_alloc(vb_pool *pool, uint32_t size);
+/* Hot path.  Returns 0, or VB_EDOUBLEFREE / VB_EINTERIOR / VB_EFAULT with the
+ * pool left unchanged. */
+VB_API int32_t vb_pool_free(vb_pool *pool, int32_t handle);
+/* Free by address, for C callers.  Same errors as vb_pool_free. */
+VB_API int32_t vb_pool_free_ptr(vb_pool *pool, const void *ptr);
+
+/* The pool's out array (VB_OUT_LEN uint32 values), stable for its lifetime. */
+VB_API uint32_t *vb_pool_out(vb_pool *pool);
+/* Address of a live buffer, or NULL when the handle is not live. */
+VB_API void *vb_pool_ptr(vb_pool *pool, int32_t handle);
+/* Capacity of a live buffer, or 0. */
+VB_API uint32_t vb_pool_capacity(vb_pool *pool, int32_t handle);
+
+/* Regions: the arenas, as registrars see them. */
+VB_API uint32_t vb_pool_region_count(vb_pool *pool);
+VB_API void *vb_pool_region_base(vb_pool *pool, uint32_t index);
+VB_API uint64_t vb_pool_region_size(vb_pool *pool, uint32_t index);
+
+/* Fills out[0..VB_STAT_LEN) (doubles: exact below 2^53). */
+VB_API void vb_pool_stats(vb_pool *pool, double *out);
+/* Fills out[0..VB_CLASS_STAT_LEN) for one size class; VB_EINVAL if none. */
+VB_API int32_t vb_pool_class_stats(vb_pool *pool, uint32_t cls, double *out);
+/* Walks the whole pool and verifies every invariant.  0 or VB_ECORRUPT;
+ * vb_pool_last_error() then says which invariant broke. */
+VB_API int32_t vb_pool_check(vb_pool *pool);
+/* The pool's last diagnostic message ("" when none). */
+VB_API const char *vb_pool_last_error(vb_pool *pool);
+/* "buddy" or "hybrid". */
+VB_API const char *vb_pool_kind(vb_pool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VELOQ_BUFFER_H */
