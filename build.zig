@@ -27,10 +27,16 @@ const c_flags = [_][]const u8{
     "-Wstrict-prototypes",
     "-Werror",
     "-fvisibility=hidden",
+    // Calls between exported functions go direct, not through the PLT.
+    "-fno-semantic-interposition",
+    // Four instructions fewer in every hot function (alloc/free are ~20).
+    "-fomit-frame-pointer",
 };
 
 pub fn build(b: *std.Build) void {
-    const target = b.standardTargetOptions(.{});
+    // Baseline CPU by default: the library ships to other machines, and
+    // valgrind cannot run AVX-512 code that -mcpu=native would emit.
+    const target = b.standardTargetOptions(.{ .default_target = .{ .cpu_model = .baseline } });
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse .ReleaseFast;
 
     // The shared library Deno loads.

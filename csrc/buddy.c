@@ -128,20 +128,26 @@ static uint32_t order_for(uint32_t size) {
     return pages <= 1 ? 0 : 32u - (uint32_t)__builtin_clz(pages - 1);
 }
 
+/* L0 was empty: split from L1, or drain every cache into L1 and retry. */
+__attribute__((noinline)) static int32_t alloc_from_l1(buddy *b, uint32_t k) {
+    int32_t page = l1_alloc(b, k);
+    if (page < 0) {
+        cache_drain_all(b);
+        page = l1_alloc(b, k);
+    }
+    return page;
+}
+
 static int32_t buddy_alloc(void *self, uint32_t size, uint32_t *capacity) {
     buddy *b = self;
     uint32_t k = order_for(size);
-    if (k > b->max_order) return VB_ERANGE;
+    if (__builtin_expect(k > b->max_order, 0)) return VB_ERANGE;
     int32_t page;
     if (k < b->cached_orders && b->ncached[k]) {
         page = (int32_t)b->cache[k][--b->ncached[k]];
     } else {
-        page = l1_alloc(b, k);
-        if (page < 0) {
-            cache_drain_all(b);
-            page = l1_alloc(b, k);
-            if (page < 0) return page;
-        }
+        page = alloc_from_l1(b, k);
+        if (page < 0) return page;
     }
     b->state[page] = ST_LIVE;
     b->live++;
@@ -151,7 +157,7 @@ static int32_t buddy_alloc(void *self, uint32_t size, uint32_t *capacity) {
 
 /* Why `page` cannot be freed: it lies in a free block (already freed) or
  * inside a live block without being its start.  Slow path only. */
-static int32_t classify_bad_free(const buddy *b, uint32_t page) {
+__attribute__((noinline, cold)) static int32_t classify_bad_free(const buddy *b, uint32_t page) {
     for (uint32_t k = 0; k <= b->max_order; k++) {
         uint32_t h = page & ~((1u << k) - 1);
         if (b->state[h] == ST_NONE || b->order[h] < k) continue;
@@ -160,18 +166,28 @@ static int32_t classify_bad_free(const buddy *b, uint32_t page) {
     return VB_EFAULT; /* unreachable while the pool is consistent */
 }
 
-static int32_t buddy_free(void *self, uint32_t page) {
-    buddy *b = self;
-    if (page >= b->npages) return VB_EFAULT;
-    if (b->state[page] != ST_LIVE) return classify_bad_free(b, page);
-    uint32_t k = b->order[page];
-    b->live--;
+/* L0 is full (flush half of it first) or does not cache this order. */
+__attribute__((noinline)) static void free_to_l1(buddy *b, uint32_t page, uint32_t k) {
     if (k < b->cached_orders && b->cache_depth) {
-        if (b->ncached[k] == b->cache_depth) cache_flush(b, k, (b->cache_depth + 1) / 2);
+        cache_flush(b, k, (b->cache_depth + 1) / 2);
         b->cache[k][b->ncached[k]++] = page;
         b->state[page] = ST_CACHED;
     } else {
         l1_free(b, page, k);
+    }
+}
+
+static int32_t buddy_free(void *self, uint32_t page) {
+    buddy *b = self;
+    if (__builtin_expect(page >= b->npages || b->state[page] != ST_LIVE, 0))
+        return page >= b->npages ? VB_EFAULT : classify_bad_free(b, page);
+    uint32_t k = b->order[page];
+    b->live--;
+    if (k < b->cached_orders && b->ncached[k] < b->cache_depth) {
+        b->cache[k][b->ncached[k]++] = page;
+        b->state[page] = ST_CACHED;
+    } else {
+        free_to_l1(b, page, k);
     }
     return (int32_t)(VB_PAGE_SIZE << k);
 }
@@ -181,6 +197,8 @@ static uint32_t buddy_capacity(void *self, uint32_t page) {
     if (page >= b->npages || b->state[page] != ST_LIVE) return 0;
     return VB_PAGE_SIZE << b->order[page];
 }
+
+static uint64_t buddy_live(void *self) { return ((const buddy *)self)->live; }
 
 static void buddy_region(void *self, void **base, uint64_t *size) {
     const buddy *b = self;
@@ -303,6 +321,7 @@ static const vb_backing_vtable buddy_vtable = {
     .free = buddy_free,
     .capacity = buddy_capacity,
     .region = buddy_region,
+    .live = buddy_live,
     .max_request = buddy_max_request,
     .stats = buddy_stats,
     .class_stats = buddy_class_stats,

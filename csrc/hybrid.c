@@ -90,6 +90,13 @@ static uint32_t hybrid_capacity(void *self, uint32_t page) {
     return bit_get(c->live_bits, rel / c->pages) ? c->size : 0;
 }
 
+static uint64_t hybrid_live(void *self) {
+    const hybrid *h = self;
+    uint64_t free_blocks = 0, total = 0;
+    for (uint32_t i = 0; i < h->nclasses; i++) free_blocks += h->cls[i].top, total += h->cls[i].count;
+    return total - free_blocks;
+}
+
 static void hybrid_region(void *self, void **base, uint64_t *size) {
     const hybrid *h = self;
     *base = h->arena.base;
@@ -177,6 +184,7 @@ static const vb_backing_vtable hybrid_vtable = {
     .free = hybrid_free,
     .capacity = hybrid_capacity,
     .region = hybrid_region,
+    .live = hybrid_live,
     .max_request = hybrid_max_request,
     .stats = hybrid_stats,
     .class_stats = hybrid_class_stats,

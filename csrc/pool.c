@@ -66,10 +66,16 @@ int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts, uint32_t
     return rc ? rc : vb_pool_wrap(vt, backing, flags, out);
 }
 
+/* Live buffers: counted by the backing pool and the fallback table, so the
+ * hot path keeps no count of its own. */
+static uint64_t pool_live(vb_pool *p) { return p->vt->live(p->backing) + p->fallback.live; }
+
 int32_t vb_pool_destroy(vb_pool *p) {
     if (!p) return VB_EINVAL;
-    if (p->live) {
-        snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)p->live);
+    vb_pool_flush(p);
+    uint64_t live = pool_live(p);
+    if (live) {
+        snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
         return VB_EBUSY;
     }
     if (p->on_destroy) {
@@ -85,44 +91,18 @@ int32_t vb_pool_destroy(vb_pool *p) {
 
 /* --- hot path ------------------------------------------------------------- */
 
-static int32_t alloc_fallback(vb_pool *p, uint32_t size) {
+__attribute__((noinline)) static int32_t alloc_fallback(vb_pool *p, uint32_t size) {
     uint32_t cap;
     int32_t slot = vb_fallback_alloc(&p->fallback, size, &cap);
     if (slot < 0) return slot;
     p->out[VB_OUT_CAPACITY] = cap;
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
-    p->live++;
-    p->live_bytes += cap;
     p->allocs++;
     return (int32_t)((VB_HANDLE_FALLBACK_ARENA << VB_HANDLE_PAGE_BITS) | (uint32_t)slot);
 }
 
-int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
-    if (size == 0) return VB_EINVAL;
-    uint32_t cap;
-    int32_t page = p->vt->alloc(p->backing, size, &cap);
-    if (__builtin_expect(page >= 0, 1)) {
-        p->out[VB_OUT_CAPACITY] = cap;
-        /* A registered arena is split into 1 GiB registrations and no block
-         * straddles a 1 GiB line, so the index follows from the page. */
-        p->out[VB_OUT_BUF_INDEX] =
-            p->reg_index < 0 ? (uint32_t)-1 : (uint32_t)(p->reg_index + (page >> 18));
-        p->live++;
-        p->live_bytes += cap;
-        p->allocs++;
-        return page; /* arena 0: the handle is the page */
-    }
-    if ((page == VB_ERANGE && p->vt->oversize_fallback) ||
-        (page == VB_ENOMEM && (p->flags & VB_FLAG_FALLBACK_ON_EXHAUSTED))) {
-        int32_t h = alloc_fallback(p, size);
-        if (h >= 0 || h != VB_ENOMEM) return h;
-        page = h;
-    }
-    if (page == VB_ENOMEM) p->failed_allocs++;
-    return page;
-}
-
-int32_t vb_pool_free(vb_pool *p, int32_t handle) {
+/* Frees one handle: the body of vb_pool_free, inlined into the queue drain. */
+static inline int32_t pool_free(vb_pool *p, int32_t handle) {
     if (handle < 0) return VB_EFAULT;
     uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS;
     uint32_t page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
@@ -130,11 +110,57 @@ int32_t vb_pool_free(vb_pool *p, int32_t handle) {
     if (__builtin_expect(arena == 0, 1)) cap = p->vt->free(p->backing, page);
     else if (arena == VB_HANDLE_FALLBACK_ARENA) cap = vb_fallback_free(&p->fallback, page);
     else return VB_EFAULT;
-    if (cap < 0) return cap;
-    p->live--;
-    p->live_bytes -= (uint32_t)cap;
-    p->frees++;
-    return 0;
+    return cap < 0 ? cap : 0;
+}
+
+int32_t vb_pool_free(vb_pool *p, int32_t handle) { return pool_free(p, handle); }
+
+/* Frees queued handles.  A refusal means the binding queued something that
+ * was not live; the pool itself stays consistent (every free checks). */
+__attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
+    uint32_t n = p->out[VB_OUT_QUEUED], bad = 0;
+    if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
+    for (uint32_t i = 0; i < n; i++)
+        if (pool_free(p, (int32_t)p->out[VB_OUT_QUEUE + i]) != 0) bad++;
+    p->out[VB_OUT_QUEUED] = 0;
+    if (__builtin_expect(bad != 0, 0)) p->out[VB_OUT_QUEUE_ERRORS] += bad;
+    return (int32_t)bad;
+}
+
+/* The backing pool said no (`rc`): fall back if the policy allows. */
+__attribute__((noinline)) static int32_t alloc_failed(vb_pool *p, uint32_t size, int32_t rc) {
+    if ((rc == VB_ERANGE && p->vt->oversize_fallback) ||
+        (rc == VB_ENOMEM && (p->flags & VB_FLAG_FALLBACK_ON_EXHAUSTED))) {
+        int32_t h = alloc_fallback(p, size);
+        if (h != VB_ENOMEM) return h;
+        rc = h;
+    }
+    if (rc == VB_ENOMEM) p->failed_allocs++;
+    return rc;
+}
+
+int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
+    uint32_t queued = p->out[VB_OUT_QUEUED];
+    if (__builtin_expect(queued != 0, 1)) {
+        /* The usual case: the one buffer released since the last alloc. */
+        uint32_t h = p->out[VB_OUT_QUEUE];
+        if (queued == 1 && (h >> VB_HANDLE_PAGE_BITS) == 0) {
+            p->out[VB_OUT_QUEUED] = 0;
+            if (__builtin_expect(p->vt->free(p->backing, h) < 0, 0)) p->out[VB_OUT_QUEUE_ERRORS]++;
+        } else {
+            vb_pool_flush(p);
+        }
+    }
+    if (__builtin_expect(size == 0, 0)) return VB_EINVAL;
+    uint32_t cap;
+    int32_t page = p->vt->alloc(p->backing, size, &cap);
+    if (__builtin_expect(page < 0, 0)) return alloc_failed(p, size, page);
+    p->out[VB_OUT_CAPACITY] = cap;
+    /* A registered arena is split into 1 GiB registrations and no block
+     * straddles a 1 GiB line, so the index follows from the page. */
+    p->out[VB_OUT_BUF_INDEX] = p->reg_index < 0 ? (uint32_t)-1 : (uint32_t)(p->reg_index + (page >> 18));
+    p->allocs++;
+    return page; /* arena 0: the handle is the page */
 }
 
 /* --- by address ----------------------------------------------------------- */
@@ -186,14 +212,19 @@ void *vb_pool_region_base(vb_pool *p, uint32_t index) { return index == 0 ? p->a
 uint64_t vb_pool_region_size(vb_pool *p, uint32_t index) { return index == 0 ? p->arena_size : 0; }
 
 void vb_pool_stats(vb_pool *p, double *out) {
+    vb_pool_flush(p);
     memset(out, 0, VB_STAT_LEN * sizeof *out);
     p->vt->stats(p->backing, out);
-    out[VB_STAT_LIVE_BUFFERS] = (double)p->live;
-    out[VB_STAT_BYTES_IN_USE] = (double)p->live_bytes;
+    /* Only what the hot path must count is counted there; the rest is
+     * derived here. */
+    uint64_t live = pool_live(p);
+    out[VB_STAT_LIVE_BUFFERS] = (double)live;
+    out[VB_STAT_BYTES_IN_USE] = out[VB_STAT_CAPACITY_BYTES] - out[VB_STAT_FREE_BYTES] +
+                                (double)p->fallback.live_bytes;
     out[VB_STAT_FALLBACK_BUFFERS] = (double)p->fallback.live;
     out[VB_STAT_FALLBACK_BYTES] = (double)p->fallback.live_bytes;
     out[VB_STAT_ALLOCS] = (double)p->allocs;
-    out[VB_STAT_FREES] = (double)p->frees;
+    out[VB_STAT_FREES] = (double)(p->allocs - live);
     out[VB_STAT_FAILED_ALLOCS] = (double)p->failed_allocs;
     out[VB_STAT_ARENAS] = 1;
 }
@@ -204,15 +235,12 @@ int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
 
 int32_t vb_pool_check(vb_pool *p) {
     p->msg[0] = 0;
+    vb_pool_flush(p);
+    if (p->out[VB_OUT_QUEUE_ERRORS])
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u deferred frees named no live buffer",
+                          p->out[VB_OUT_QUEUE_ERRORS]);
     int32_t rc = p->vt->check(p->backing, p->msg, sizeof p->msg);
     if (rc) return rc;
-    double s[VB_STAT_LEN];
-    vb_pool_stats(p, s);
-    uint64_t arena_bytes = p->live_bytes - p->fallback.live_bytes;
-    if ((double)arena_bytes + s[VB_STAT_FREE_BYTES] != s[VB_STAT_CAPACITY_BYTES])
-        return vb_corrupt(p->msg, sizeof p->msg, "pool: %llu live bytes + %.0f free != %.0f arena bytes",
-                          (unsigned long long)arena_bytes, s[VB_STAT_FREE_BYTES],
-                          s[VB_STAT_CAPACITY_BYTES]);
     return 0;
 }
 

@@ -31,6 +31,8 @@ typedef struct vb_backing_vtable {
     void (*region)(void *self, void **base, uint64_t *size);
     /* Largest request that can ever succeed (VB_ERANGE above it). */
     uint64_t (*max_request)(void *self);
+    /* Blocks handed out (for the pool's consistency check). */
+    uint64_t (*live)(void *self);
     /* Adds this backing pool's figures to out[] (VB_STAT_*). */
     void (*stats)(void *self, double *out);
     /* Per-class figures, or VB_EINVAL. */

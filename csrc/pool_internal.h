@@ -16,9 +16,8 @@ struct vb_pool {
     uint64_t arena_size;
     int32_t reg_index; /* first registered index of the arena, or -1 */
     uint32_t flags;
-    uint64_t live;       /* buffers handed out, fallback included */
-    uint64_t live_bytes;
-    uint64_t allocs, frees, failed_allocs;
+    uint64_t allocs; /* successful allocations; frees = allocs - live */
+    uint64_t failed_allocs;
     vb_fallback fallback;
     /* Called by vb_pool_destroy before anything is freed (unregistration);
      * a non-zero result stops the destroy. */

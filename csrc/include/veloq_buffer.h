@@ -12,7 +12,10 @@
  *   - hot-path functions (vb_pool_alloc, vb_pool_free) take and return only
  *     integers and pointers, so JIT-ed FFI callers can use fast calls.  Their
  *     extra outputs go to a small per-pool "out" array (vb_pool_out) that the
- *     caller maps once.
+ *     caller maps once;
+ *   - the same array carries a queue of deferred frees: a binding may append
+ *     handles there instead of calling vb_pool_free, and the pool frees them
+ *     at its next alloc (or vb_pool_flush).  A release then costs no call.
  *
  * A buffer is named by a *handle*: a non-negative int32 that encodes the
  * arena it lives in and its first page inside that arena (see VB_HANDLE_*).
@@ -65,11 +68,15 @@ enum {
     VB_ECORRUPT = -4003,     /* vb_pool_check found a broken invariant */
 };
 
-/* Offsets into the array returned by vb_pool_out(). */
+/* Offsets into the array returned by vb_pool_out() (uint32 slots). */
 enum {
-    VB_OUT_CAPACITY = 0,  /* capacity in bytes of the last allocated buffer */
-    VB_OUT_BUF_INDEX = 1, /* its registered index, or -1 (as int32) */
-    VB_OUT_LEN = 4,
+    VB_OUT_CAPACITY = 0,    /* capacity in bytes of the last allocated buffer */
+    VB_OUT_BUF_INDEX = 1,   /* its registered index, or -1 (as int32) */
+    VB_OUT_QUEUED = 2,      /* deferred frees waiting in VB_OUT_QUEUE.. */
+    VB_OUT_QUEUE_ERRORS = 3,/* deferred frees the pool refused (bad handles) */
+    VB_OUT_QUEUE = 4,       /* first slot of the deferred-free queue */
+    VB_OUT_QUEUE_CAP = 60,  /* its capacity: flush when full */
+    VB_OUT_LEN = VB_OUT_QUEUE + VB_OUT_QUEUE_CAP,
 };
 
 /* Offsets into the array filled by vb_pool_stats(). */
@@ -150,6 +157,9 @@ VB_API int32_t vb_pool_alloc(vb_pool *pool, uint32_t size);
 /* Hot path.  Returns 0, or VB_EDOUBLEFREE / VB_EINTERIOR / VB_EFAULT with the
  * pool left unchanged. */
 VB_API int32_t vb_pool_free(vb_pool *pool, int32_t handle);
+/* Frees every handle queued in the out array (see VB_OUT_QUEUE); returns
+ * how many the pool refused (counted in VB_OUT_QUEUE_ERRORS too). */
+VB_API int32_t vb_pool_flush(vb_pool *pool);
 /* Free by address, for C callers.  Same errors as vb_pool_free. */
 VB_API int32_t vb_pool_free_ptr(vb_pool *pool, const void *ptr);
 

@@ -1,0 +1,64 @@
+/**
+ * Constants mirrored from csrc/include/veloq_buffer.h.  They change only
+ * together with ABI_VERSION (checked when the library is loaded).
+ *
+ * @module
+ */
+
+/** Page size every buffer is aligned to. */
+export const PAGE_SIZE = 4096;
+/** Handles are [arena:11][page:20]. */
+export const HANDLE_PAGE_BITS = 20;
+/** Arena number marking a buffer from the global allocator. */
+export const HANDLE_FALLBACK_ARENA = 0x7ff;
+
+/** Error codes returned by the C core (negative errno, or VB_E*). */
+export const Err = {
+  ENOMEM: -12,
+  EFAULT: -14,
+  EBUSY: -16,
+  EINVAL: -22,
+  ERANGE: -34,
+  EDOUBLEFREE: -4001,
+  EINTERIOR: -4002,
+  ECORRUPT: -4003,
+} as const;
+
+/** Pool creation flags. */
+export const Flag = {
+  FALLBACK_ON_EXHAUSTED: 1 << 0,
+  POPULATE: 1 << 1,
+  NO_DOUBLE_FREE_BITSET: 1 << 2,
+} as const;
+
+/** Slots of vb_pool_out(): last alloc's outputs, then the deferred-free queue. */
+export const Out = {
+  CAPACITY: 0,
+  BUF_INDEX: 1,
+  QUEUED: 2,
+  QUEUE_ERRORS: 3,
+  QUEUE: 4,
+  QUEUE_CAP: 60,
+  LEN: 64,
+} as const;
+
+/** Slots of vb_pool_stats(). */
+export const Stat = {
+  LIVE_BUFFERS: 0,
+  BYTES_IN_USE: 1,
+  CAPACITY_BYTES: 2,
+  FREE_BYTES: 3,
+  CACHED_BUFFERS: 4,
+  LARGEST_FREE: 5,
+  FALLBACK_BUFFERS: 6,
+  FALLBACK_BYTES: 7,
+  ALLOCS: 8,
+  FREES: 9,
+  FAILED_ALLOCS: 10,
+  ARENAS: 11,
+  CLASSES: 12,
+  LEN: 13,
+} as const;
+
+/** Slots of vb_pool_class_stats(). */
+export const ClassStat = { SIZE: 0, TOTAL: 1, FREE: 2, LEN: 3 } as const;

@@ -1,0 +1,50 @@
+/**
+ * The one FFI symbol table of libveloq_buffer (csrc/include/veloq_buffer.h).
+ * Every other module binds the library through this object.
+ *
+ * Hot-path functions use only i32/u32 and pointers so Deno can call them as
+ * V8 fast calls; 64-bit values appear only on cold paths.
+ *
+ * @module
+ */
+
+/** The ABI version this binding was written against (VB_ABI_VERSION). */
+export const ABI_VERSION = 1;
+
+/** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
+export const symbols = {
+  vb_abi_version: { parameters: [], result: "u32" },
+  vb_strerror: { parameters: ["i32"], result: "pointer" },
+  vb_live_pools: { parameters: [], result: "u32" },
+  vb_noop: { parameters: [], result: "void" },
+
+  vb_buddy_create: {
+    parameters: ["u64", "u32", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  vb_hybrid_create: {
+    parameters: ["buffer", "buffer", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  vb_pool_destroy: { parameters: ["pointer"], result: "i32" },
+
+  vb_pool_alloc: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_pool_free: { parameters: ["pointer", "i32"], result: "i32" },
+  vb_pool_flush: { parameters: ["pointer"], result: "i32" },
+  vb_pool_out: { parameters: ["pointer"], result: "pointer" },
+  vb_pool_ptr: { parameters: ["pointer", "i32"], result: "pointer" },
+
+  vb_pool_region_count: { parameters: ["pointer"], result: "u32" },
+  vb_pool_region_base: { parameters: ["pointer", "u32"], result: "pointer" },
+  vb_pool_region_size: { parameters: ["pointer", "u32"], result: "u64" },
+  vb_pool_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  vb_pool_class_stats: {
+    parameters: ["pointer", "u32", "buffer"],
+    result: "i32",
+  },
+  vb_pool_check: { parameters: ["pointer"], result: "i32" },
+  vb_pool_last_error: { parameters: ["pointer"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The bound library. */
+export type VeloqLib = Deno.DynamicLibrary<typeof symbols>;

@@ -1,0 +1,43 @@
+/**
+ * veloq buffer: page-aligned, address-stable buffer pools for fast kernel
+ * I/O from Deno.  Buffers come out of a pool as {@linkcode FixedBuf}s and go
+ * back with `using`.
+ *
+ * ```ts
+ * import { BuddyPool } from "@veloq/buffer";
+ *
+ * using pool = BuddyPool.create();           // 32 MiB arena
+ * {
+ *   using buf = pool.alloc(16 * 1024);       // 16 KiB, 4 KiB aligned
+ *   buf.bytes.set([1, 2, 3]);                // a view, no copy
+ * }                                          // back in the pool here
+ * console.log(pool.stats().liveBuffers);     // 0
+ * ```
+ *
+ * Needs `--allow-ffi` (and `--allow-env=VELOQ_BUFFER_LIB` to point at a
+ * library of your own).
+ *
+ * @module
+ */
+export type { BufPool, ClassStats, PoolStats, Region } from "./src/pool.ts";
+export { FixedBuf } from "./src/fixed_buf.ts";
+export { BUDDY_DEFAULT_ARENA, BuddyPool, type BuddyPoolOptions } from "./src/buddy_pool.ts";
+export {
+  HYBRID_DEFAULT_CLASSES,
+  HybridPool,
+  type HybridPoolOptions,
+  type SizeClass,
+} from "./src/hybrid_pool.ts";
+export type { CommonPoolOptions } from "./src/create.ts";
+export {
+  BufferBusyError,
+  BufferReleasedError,
+  DoubleFreeError,
+  ForeignBufferError,
+  PoolBusyError,
+  PoolClosedError,
+  PoolCorruptedError,
+  PoolExhaustedError,
+  VeloqError,
+} from "./src/errors.ts";
+export { loadLibrary, type LoadOptions, NativeLibraryError } from "./ffi/loader.ts";

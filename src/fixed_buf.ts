@@ -1,0 +1,139 @@
+/**
+ * FixedBuf: one buffer of pool memory, handed out by a pool and returned to
+ * it by release() or `using`.
+ *
+ * A FixedBuf never knows which kind of pool made it: it holds an opaque
+ * owner (the C side dispatches through the pool's vtable).  Its `bytes` view
+ * is made on first access from the one ArrayBuffer the pool keeps over its
+ * arena, so an allocation costs no ArrayBuffer and no copy.
+ *
+ * @module
+ */
+import { BufferBusyError, BufferReleasedError } from "./errors.ts";
+
+/** What a FixedBuf needs from the pool that made it (internal). */
+export interface BufOwner {
+  /** Pool name, for messages. */
+  readonly name: string;
+  /** Returns the buffer to the pool. */
+  free(handle: number): void;
+  /** A Uint8Array over exactly the buffer's capacity. */
+  view(handle: number, capacity: number): Uint8Array;
+  /** The buffer's address. */
+  pointer(handle: number): Deno.PointerObject;
+}
+
+/** Guards the constructor: only pools make FixedBufs. */
+export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
+/** Internal: marks the buffer in use by the kernel (I/O in flight). */
+export const kBusy: unique symbol = Symbol("veloq.busy");
+/** Internal: the owner and handle, for the Ring. */
+export const kOwner: unique symbol = Symbol("veloq.owner");
+
+/**
+ * A page-aligned buffer from a pool.  Release it exactly once, preferably
+ * with `using`:
+ *
+ * ```ts
+ * import { BuddyPool } from "@veloq/buffer";
+ * using pool = BuddyPool.create();
+ * {
+ *   using buf = pool.alloc(16 * 1024);
+ *   buf.bytes.fill(7);
+ * } // buf goes back to the pool here
+ * ```
+ *
+ * After release, every accessor throws {@linkcode BufferReleasedError}.
+ */
+export class FixedBuf {
+  #owner: BufOwner | null;
+  #handle: number;
+  #capacity: number;
+  #bufIndex: number;
+  #bytes: Uint8Array | null = null;
+  #busy = 0;
+
+  /** Made by pools only; user code cannot construct a FixedBuf. */
+  constructor(
+    token: typeof kCreate,
+    owner: BufOwner,
+    handle: number,
+    capacity: number,
+    bufIndex: number,
+  ) {
+    if (token !== kCreate) throw new TypeError("FixedBuf is made by pools: use pool.alloc()");
+    this.#owner = owner;
+    this.#handle = handle;
+    this.#capacity = capacity;
+    this.#bufIndex = bufIndex;
+  }
+
+  /** The buffer's memory: a Uint8Array over exactly `capacity` bytes. */
+  get bytes(): Uint8Array {
+    const owner = this.#owner;
+    if (owner === null) throw this.#released("bytes");
+    return this.#bytes ??= owner.view(this.#handle, this.#capacity);
+  }
+
+  /** Usable bytes: the request rounded up to the pool's block size. */
+  get capacity(): number {
+    if (this.#owner === null) throw this.#released("capacity");
+    return this.#capacity;
+  }
+
+  /** Index of the io_uring registered buffer holding this memory, or -1. */
+  get bufIndex(): number {
+    if (this.#owner === null) throw this.#released("bufIndex");
+    return this.#bufIndex;
+  }
+
+  /** The buffer's address (4096-aligned), for other native code. */
+  get pointer(): Deno.PointerObject {
+    const owner = this.#owner;
+    if (owner === null) throw this.#released("pointer");
+    return owner.pointer(this.#handle);
+  }
+
+  /** True once the buffer went back to its pool. */
+  get released(): boolean {
+    return this.#owner === null;
+  }
+
+  /** Returns the buffer to its pool.  Calling it again does nothing. */
+  release(): void {
+    const owner = this.#owner;
+    if (owner === null) return;
+    if (this.#busy !== 0) {
+      throw new BufferBusyError(
+        `buffer of pool "${owner.name}" is in use by ${this.#busy} I/O request(s): await them before release`,
+      );
+    }
+    this.#owner = null;
+    this.#bytes = null;
+    owner.free(this.#handle);
+  }
+
+  /** Same as release(): makes `using buf = pool.alloc(n)` return the buffer. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** Internal: counts I/O requests using the buffer (+1 / -1). */
+  [kBusy](delta: number): void {
+    if (this.#owner === null) throw this.#released("I/O");
+    this.#busy += delta;
+  }
+
+  /** Internal: the owner and handle while live. */
+  [kOwner](): { owner: BufOwner; handle: number } {
+    const owner = this.#owner;
+    if (owner === null) throw this.#released("I/O");
+    return { owner, handle: this.#handle };
+  }
+
+  #released(what: string): BufferReleasedError {
+    return new BufferReleasedError(
+      `FixedBuf.${what} used after release: the memory belongs to the pool again`,
+    );
+  }
+}

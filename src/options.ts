@@ -1,0 +1,62 @@
+/**
+ * Validation of user options: every problem is a TypeError or RangeError
+ * that names the option and the allowed range.
+ *
+ * @module
+ */
+
+/** Checks an optional integer option and returns it or its default. */
+export function intOption(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`option ${name} must be a number, got ${typeof value}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `option ${name} must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Checks an optional enumerated string option. */
+export function enumOption<T extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    throw new TypeError(
+      `option ${name} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${
+        String(value)
+      }`,
+    );
+  }
+  return value as T;
+}
+
+/** Checks an optional boolean option. */
+export function boolOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`option ${name} must be a boolean, got ${typeof value}`);
+  }
+  return value;
+}
+
+/** Checks an optional name option. */
+export function nameOption(value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || value.length === 0) {
+    throw new TypeError(`option name must be a non-empty string`);
+  }
+  return value;
+}

@@ -1,0 +1,284 @@
+/**
+ * BufPool, the interface every pool implements, and NativePool, the one
+ * binding of the C core's type-erased pool that BuddyPool and HybridPool
+ * share.  No allocator logic lives here: sizes are checked, the C core
+ * decides, and its answers become FixedBufs or typed errors.
+ *
+ * @module
+ */
+import { HANDLE_FALLBACK_ARENA, HANDLE_PAGE_BITS, Out, PAGE_SIZE, Stat } from "../ffi/constants.ts";
+import { cString, lib } from "../ffi/loader.ts";
+import type { VeloqLib } from "../ffi/symbols.ts";
+import { poolError } from "./native_errors.ts";
+import { PoolBusyError, PoolClosedError } from "./errors.ts";
+import { type BufOwner, FixedBuf, kCreate } from "./fixed_buf.ts";
+
+/** Figures of one size class (HybridPool). */
+export interface ClassStats {
+  /** Block size in bytes. */
+  size: number;
+  /** Blocks in the class. */
+  total: number;
+  /** Blocks free now. */
+  free: number;
+}
+
+/** A snapshot of a pool's counters. */
+export interface PoolStats {
+  /** Buffers handed out and not released (fallback ones included). */
+  liveBuffers: number;
+  /** Capacity bytes of those buffers. */
+  bytesInUse: number;
+  /** Bytes of all arenas. */
+  capacityBytes: number;
+  /** Arena bytes not in use (cached blocks included). */
+  freeBytes: number;
+  /** Blocks parked in per-size caches (BuddyPool's L0). */
+  cachedBuffers: number;
+  /** The largest buffer an alloc could get right now. */
+  largestFree: number;
+  /** Live buffers served by the global allocator (never registered). */
+  fallbackBuffers: number;
+  /** Their bytes. */
+  fallbackBytes: number;
+  /** Successful allocations since creation. */
+  allocs: number;
+  /** Releases since creation. */
+  frees: number;
+  /** Allocations refused because the pool was exhausted. */
+  failedAllocs: number;
+  /** Arenas mapped. */
+  arenas: number;
+  /** Per size class figures (empty for BuddyPool). */
+  classes: ClassStats[];
+}
+
+/** One contiguous piece of pool memory, as a registrar sees it. */
+export interface Region {
+  /** Start address (page-aligned). */
+  pointer: Deno.PointerObject;
+  /** Length in bytes. */
+  length: number;
+}
+
+/**
+ * What every pool offers.  Code written against BufPool works unchanged
+ * with BuddyPool and HybridPool.
+ */
+export interface BufPool extends Disposable {
+  /** The pool's name, used in messages and leak reports. */
+  readonly name: string;
+  /** True after close(). */
+  readonly closed: boolean;
+  /**
+   * A buffer of at least `size` bytes.  Throws PoolExhaustedError when no
+   * block fits (unless the pool falls back), RangeError for a size that is
+   * not an integer from 1 to what the pool can serve.
+   */
+  alloc(size: number): FixedBuf;
+  /** Like alloc, but returns null instead of throwing when exhausted. */
+  tryAlloc(size: number): FixedBuf | null;
+  /** Current counters. */
+  stats(): PoolStats;
+  /** The arenas, for registration or other native code. */
+  regions(): Region[];
+  /** Verifies every invariant of the pool; throws PoolCorruptedError. */
+  check(): void;
+  /** Frees the arenas; throws PoolBusyError while buffers are live. */
+  close(): void;
+}
+
+/** Internal construction data for NativePool. */
+export interface NativePoolInit {
+  ptr: Deno.PointerObject;
+  name: string;
+}
+
+/**
+ * The binding of one C pool (internal base of BuddyPool and HybridPool).
+ * It is also the FixedBufs' owner, so a FixedBuf carries no pool type.
+ */
+export abstract class NativePool implements BufPool, BufOwner {
+  /** The pool's name, used in messages. */
+  readonly name: string;
+  #lib: VeloqLib;
+  #sym: VeloqLib["symbols"];
+  #ptr: Deno.PointerObject | null;
+  #out: Uint32Array;
+  #outIndex: Int32Array;
+  #arena: ArrayBuffer;
+  #arenaBase: Deno.PointerObject;
+  #stats = new Float64Array(Stat.LEN);
+  /** The hot FFI functions, held directly (no lookup on the symbols object). */
+  #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
+
+  /** @ignore */
+  protected constructor(init: NativePoolInit) {
+    this.#lib = lib();
+    this.#sym = this.#lib.symbols;
+    this.#allocFn = this.#sym.vb_pool_alloc;
+    this.#ptr = init.ptr;
+    this.name = init.name;
+    const outBuf = Deno.UnsafePointerView.getArrayBuffer(
+      this.#sym.vb_pool_out(init.ptr)!,
+      Out.LEN * 4,
+    );
+    this.#out = new Uint32Array(outBuf);
+    this.#outIndex = new Int32Array(outBuf);
+    this.#arenaBase = this.#sym.vb_pool_region_base(init.ptr, 0)!;
+    const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
+    this.#arena = Deno.UnsafePointerView.getArrayBuffer(this.#arenaBase, size);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#ptr === null;
+  }
+
+  /** A buffer of at least `size` bytes (see {@linkcode BufPool.alloc}). */
+  alloc(size: number): FixedBuf {
+    const ptr = this.#ptr;
+    if (ptr === null) throw this.#closedError();
+    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    const h = this.#allocFn(ptr, size);
+    if (h < 0) throw poolError(h, this, size);
+    return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+  }
+
+  /** Like alloc, but null when the pool is exhausted. */
+  tryAlloc(size: number): FixedBuf | null {
+    const ptr = this.#ptr;
+    if (ptr === null) throw this.#closedError();
+    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    const h = this.#allocFn(ptr, size);
+    if (h < 0) {
+      if (h === -12) return null;
+      throw poolError(h, this, size);
+    }
+    return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+  }
+
+  /**
+   * @ignore Internal (BufOwner): returns a buffer to the C pool.  The handle
+   * goes on the pool's deferred-free queue (no FFI call); the C side frees
+   * it at the next alloc, or here when the queue is full.
+   */
+  free(handle: number): void {
+    const out = this.#out;
+    const n = out[Out.QUEUED];
+    out[Out.QUEUE + n] = handle;
+    out[Out.QUEUED] = n + 1;
+    if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_pool_flush(this.#ptr!);
+  }
+
+  /** @ignore Internal (BufOwner): a view over one buffer. */
+  view(handle: number, capacity: number): Uint8Array {
+    if (handle >>> HANDLE_PAGE_BITS !== HANDLE_FALLBACK_ARENA) {
+      return new Uint8Array(this.#arena, handle * PAGE_SIZE, capacity);
+    }
+    const p = this.#sym.vb_pool_ptr(this.#ptr!, handle)!;
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, capacity));
+  }
+
+  /** @ignore Internal (BufOwner): a buffer's address. */
+  pointer(handle: number): Deno.PointerObject {
+    if (handle >>> HANDLE_PAGE_BITS !== HANDLE_FALLBACK_ARENA) {
+      return Deno.UnsafePointer.offset(this.#arenaBase, handle * PAGE_SIZE)!;
+    }
+    return this.#sym.vb_pool_ptr(this.#ptr!, handle)!;
+  }
+
+  /** Current counters. */
+  stats(): PoolStats {
+    const ptr = this.#live();
+    const s = this.#stats;
+    this.#sym.vb_pool_stats(ptr, s);
+    const classes: ClassStats[] = [];
+    const c = new Float64Array(3);
+    for (let i = 0; i < s[Stat.CLASSES]; i++) {
+      this.#sym.vb_pool_class_stats(ptr, i, c);
+      classes.push({ size: c[0], total: c[1], free: c[2] });
+    }
+    return {
+      liveBuffers: s[Stat.LIVE_BUFFERS],
+      bytesInUse: s[Stat.BYTES_IN_USE],
+      capacityBytes: s[Stat.CAPACITY_BYTES],
+      freeBytes: s[Stat.FREE_BYTES],
+      cachedBuffers: s[Stat.CACHED_BUFFERS],
+      largestFree: s[Stat.LARGEST_FREE],
+      fallbackBuffers: s[Stat.FALLBACK_BUFFERS],
+      fallbackBytes: s[Stat.FALLBACK_BYTES],
+      allocs: s[Stat.ALLOCS],
+      frees: s[Stat.FREES],
+      failedAllocs: s[Stat.FAILED_ALLOCS],
+      arenas: s[Stat.ARENAS],
+      classes,
+    };
+  }
+
+  /** The arenas of this pool. */
+  regions(): Region[] {
+    const ptr = this.#live();
+    const n = this.#sym.vb_pool_region_count(ptr);
+    const out: Region[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push({
+        pointer: this.#sym.vb_pool_region_base(ptr, i)!,
+        length: Number(this.#sym.vb_pool_region_size(ptr, i)),
+      });
+    }
+    return out;
+  }
+
+  /** Runs the C invariant checker over the whole pool. */
+  check(): void {
+    const ptr = this.#live();
+    const rc = this.#sym.vb_pool_check(ptr);
+    if (rc !== 0) throw poolError(rc, this, undefined, cString(this.#sym.vb_pool_last_error(ptr)));
+  }
+
+  /** Frees the pool's memory.  Throws PoolBusyError while buffers are live;
+   * a second call does nothing. */
+  close(): void {
+    const ptr = this.#ptr;
+    if (ptr === null) return;
+    const live = this.stats().liveBuffers;
+    if (live > 0) {
+      throw new PoolBusyError(
+        `pool "${this.name}" still has ${live} live buffer(s): release them before close()`,
+        live,
+      );
+    }
+    const rc = this.#sym.vb_pool_destroy(ptr);
+    if (rc !== 0) throw poolError(rc, this);
+    this.#ptr = null;
+  }
+
+  /** Same as close(). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(): Deno.PointerObject {
+    if (this.#ptr === null) throw this.#closedError();
+    return this.#ptr;
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError(`pool "${this.name}" is closed`);
+  }
+
+  #badSize(size: number): RangeError | TypeError {
+    if (typeof size !== "number") {
+      return new TypeError(`size must be a number of bytes, got ${typeof size}`);
+    }
+    return new RangeError(
+      `size must be an integer from 1 to ${0xffffffff} bytes, got ${String(size)}`,
+    );
+  }
+}
+
+/** Reads the pool pointer a create function stored in an out cell. */
+export function poolPointer(cell: BigUint64Array): Deno.PointerObject {
+  return Deno.UnsafePointer.create(cell[0])!;
+}

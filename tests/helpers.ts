@@ -1,0 +1,7 @@
+/** Helpers shared by the tests (not part of the package). */
+import { lib } from "../ffi/loader.ts";
+
+/** Pools alive in this process, per the C core. */
+export function livePools(): number {
+  return lib().symbols.vb_live_pools();
+}
