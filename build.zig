@@ -17,6 +17,10 @@ const lib_sources = [_][]const u8{
     "csrc/fallback.c",
     "csrc/pool.c",
     "csrc/errors.c",
+    "csrc/registrar_uring.c",
+    "csrc/registered.c",
+    "csrc/ring.c",
+    "csrc/file.c",
 };
 
 const c_flags = [_][]const u8{
@@ -38,16 +42,18 @@ pub fn build(b: *std.Build) void {
     // valgrind cannot run AVX-512 code that -mcpu=native would emit.
     const target = b.standardTargetOptions(.{ .default_target = .{ .cpu_model = .baseline } });
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse .ReleaseFast;
+    const uring = liburing(b, target);
 
     // The shared library Deno loads.
     const lib_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
-    addCore(b, lib_mod);
+    addCore(b, lib_mod, uring);
     const lib = b.addLibrary(.{ .linkage = .dynamic, .name = "veloq_buffer", .root_module = lib_mod });
+    lib.setVersionScript(b.path("csrc/veloq_buffer.map"));
     b.installArtifact(lib);
 
     // C tests: the library sources compiled into one test program.
     const test_mod = b.createModule(.{ .target = target, .optimize = .ReleaseSafe, .link_libc = true });
-    addCore(b, test_mod);
+    addCore(b, test_mod, uring);
     test_mod.addCSourceFiles(.{
         .files = &.{
             "csrc/tests/test_main.c",
@@ -66,8 +72,31 @@ pub fn build(b: *std.Build) void {
     test_step.dependOn(&run_tests.step);
 }
 
-/// Adds the library's sources and headers to a module.
-fn addCore(b: *std.Build, m: *std.Build.Module) void {
+/// Where liburing comes from: its static archive is linked INTO our .so, so
+/// the shipped library needs no liburing at run time.
+const Liburing = struct { include: std.Build.LazyPath, archive: std.Build.LazyPath };
+
+/// Debian's liburing-dev by default (multiarch path for the target), or
+/// -Dliburing-lib / -Dliburing-include.  Its headers are copied into a
+/// directory of their own: adding /usr/include itself would put the
+/// system's libc headers in front of the ones zig provides for the target.
+fn liburing(b: *std.Build, target: std.Build.ResolvedTarget) Liburing {
+    const arch = @tagName(target.result.cpu.arch);
+    const default_lib = b.fmt("/usr/lib/{s}-linux-gnu/liburing.a", .{arch});
+    const lib_path = b.option([]const u8, "liburing-lib", "liburing.a to link") orelse default_lib;
+    const inc = b.option([]const u8, "liburing-include", "directory holding liburing.h") orelse "/usr/include";
+    const headers = b.addWriteFiles();
+    _ = headers.addCopyFile(.{ .cwd_relative = b.pathJoin(&.{ inc, "liburing.h" }) }, "liburing.h");
+    for ([_][]const u8{ "io_uring.h", "compat.h", "barrier.h" }) |h| {
+        _ = headers.addCopyFile(.{ .cwd_relative = b.pathJoin(&.{ inc, "liburing", h }) }, b.pathJoin(&.{ "liburing", h }));
+    }
+    return .{ .include = headers.getDirectory(), .archive = .{ .cwd_relative = lib_path } };
+}
+
+/// Adds the library's sources, headers and liburing to a module.
+fn addCore(b: *std.Build, m: *std.Build.Module, uring: Liburing) void {
     m.addIncludePath(b.path("csrc/include"));
+    m.addIncludePath(uring.include);
     m.addCSourceFiles(.{ .files = &lib_sources, .flags = &c_flags });
+    m.addObjectFile(uring.archive);
 }

@@ -30,14 +30,27 @@ export {
 } from "./src/hybrid_pool.ts";
 export type { CommonPoolOptions } from "./src/create.ts";
 export {
+  type RawBuffer,
+  Ring,
+  type RingFile,
+  type RingOptions,
+  type RingStats,
+} from "./src/ring.ts";
+export { FileHandle, openFile, type OpenFileOptions } from "./src/file.ts";
+export {
   BufferBusyError,
   BufferReleasedError,
   DoubleFreeError,
   ForeignBufferError,
+  IoError,
+  IoUringUnavailableError,
+  MemlockError,
   PoolBusyError,
   PoolClosedError,
   PoolCorruptedError,
   PoolExhaustedError,
+  RegistrationError,
+  RingClosedError,
   VeloqError,
 } from "./src/errors.ts";
 export { loadLibrary, type LoadOptions, NativeLibraryError } from "./ffi/loader.ts";

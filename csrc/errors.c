@@ -18,6 +18,8 @@ const char *vb_strerror(int32_t code) {
     case VB_EDOUBLEFREE: return "buffer is already free (double free)";
     case VB_EINTERIOR: return "address inside the pool but not the start of a buffer";
     case VB_ECORRUPT: return "pool invariant broken";
+    case VB_EMEMLOCK: return "registration would pass RLIMIT_MEMLOCK";
+    case VB_ENOSLOTS: return "the ring's registered-buffer table has no free slots";
     default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
     }
 }

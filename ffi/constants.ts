@@ -22,6 +22,26 @@ export const Err = {
   EDOUBLEFREE: -4001,
   EINTERIOR: -4002,
   ECORRUPT: -4003,
+  EMEMLOCK: -4004,
+  ENOSLOTS: -4005,
+} as const;
+
+/** Operations of vb_ring_prep. */
+export const Op = { READ: 0, WRITE: 1 } as const;
+
+/** user_data values from here up are the ring's own. */
+export const RING_INTERNAL_DATA = 0xfffffff0;
+
+/** vb_ring_create flags. */
+export const RingFlag = { NO_MEMLOCK_PRECHECK: 1 << 0 } as const;
+
+/** vb_file_open flags. */
+export const FileFlag = {
+  READ: 1 << 0,
+  WRITE: 1 << 1,
+  CREATE: 1 << 2,
+  TRUNCATE: 1 << 3,
+  DIRECT: 1 << 4,
 } as const;
 
 /** Pool creation flags. */

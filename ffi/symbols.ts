@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -44,6 +44,43 @@ export const symbols = {
   },
   vb_pool_check: { parameters: ["pointer"], result: "i32" },
   vb_pool_last_error: { parameters: ["pointer"], result: "pointer" },
+
+  vb_ring_create: { parameters: ["u32", "u32", "u32", "buffer"], result: "i32" },
+  vb_ring_destroy: { parameters: ["pointer"], result: "i32" },
+  // (ring, op, fd, buf, len, offset, buf_index, user_data): the memory as a
+  // typed array (a FixedBuf's view)...
+  vb_ring_prep: {
+    parameters: ["pointer", "u32", "i32", "buffer", "u32", "f64", "i32", "u32"],
+    result: "i32",
+  },
+  // ...or as a raw pointer (memory this package did not allocate).
+  vb_ring_prep_ptr: {
+    name: "vb_ring_prep",
+    parameters: ["pointer", "u32", "i32", "pointer", "u32", "f64", "i32", "u32"],
+    result: "i32",
+  },
+  vb_ring_submit: { parameters: ["pointer"], result: "i32" },
+  vb_ring_arm: { parameters: ["pointer"], result: "void" },
+  // The one blocking call: runs on a helper thread, at most one at a time.
+  vb_ring_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  vb_ring_reap: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_ring_completions: { parameters: ["pointer"], result: "pointer" },
+  vb_ring_completions_cap: { parameters: ["pointer"], result: "u32" },
+  vb_ring_cancel_all: { parameters: ["pointer"], result: "i32" },
+  vb_ring_buf_slots: { parameters: ["pointer"], result: "u32" },
+  vb_io_uring_disabled: { parameters: [], result: "i32" },
+
+  vb_pool_register: { parameters: ["pointer", "pointer"], result: "i32" },
+  vb_pool_unregister: { parameters: ["pointer"], result: "i32" },
+  vb_pool_reg_index: { parameters: ["pointer"], result: "i32" },
+  vb_memlock_limit: { parameters: [], result: "f64" },
+  vb_has_ipc_lock: { parameters: [], result: "i32" },
+  vb_pinned_bytes: { parameters: [], result: "f64" },
+
+  vb_file_open: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  vb_file_close: { parameters: ["i32"], result: "i32" },
+  vb_file_dio_align: { parameters: ["i32"], result: "i32" },
+  vb_file_size: { parameters: ["i32"], result: "f64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound library. */

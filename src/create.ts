@@ -8,6 +8,7 @@ import { Flag } from "../ffi/constants.ts";
 import { VeloqError } from "./errors.ts";
 import { boolOption, enumOption, nameOption } from "./options.ts";
 import { describe, errnoName } from "./native_errors.ts";
+import { Ring } from "./ring.ts";
 
 /** Options every pool accepts. */
 export interface CommonPoolOptions {
@@ -21,6 +22,13 @@ export interface CommonPoolOptions {
   onExhausted?: "error" | "fallback";
   /** Pre-fault the arena at creation (MAP_POPULATE). Default false. */
   prefault?: boolean;
+  /**
+   * Register the pool's arena with this ring's buffer table, so its buffers
+   * carry a `bufIndex` and ring I/O on them is READ_FIXED/WRITE_FIXED.
+   * Throws MemlockError / RegistrationError when that is refused. The pool
+   * must be closed before the ring to stay registered for its whole life.
+   */
+  registrar?: Ring;
 }
 
 let poolCount = 0;
@@ -29,7 +37,7 @@ let poolCount = 0;
 export function commonOptions(
   kind: string,
   options: CommonPoolOptions,
-): { flags: number; name: string } {
+): { flags: number; name: string; registrar: Ring | undefined } {
   const onExhausted = enumOption(
     "onExhausted",
     options.onExhausted,
@@ -38,10 +46,14 @@ export function commonOptions(
   );
   const prefault = boolOption("prefault", options.prefault, false);
   const name = nameOption(options.name, `${kind}-${++poolCount}`);
+  const registrar = options.registrar;
+  if (registrar !== undefined && !(registrar instanceof Ring)) {
+    throw new TypeError("option registrar must be a Ring");
+  }
   let flags = 0;
   if (onExhausted === "fallback") flags |= Flag.FALLBACK_ON_EXHAUSTED;
   if (prefault) flags |= Flag.POPULATE;
-  return { flags, name };
+  return { flags, name, registrar };
 }
 
 /** The error for a create call that returned `code`. */

@@ -61,3 +61,53 @@ export class PoolBusyError extends VeloqError {
 export class PoolCorruptedError extends VeloqError {
   override name = "PoolCorruptedError";
 }
+
+/** io_uring cannot be used in this process (old kernel, seccomp, sysctl). */
+export class IoUringUnavailableError extends VeloqError {
+  override name = "IoUringUnavailableError";
+}
+
+/** The kernel (or our pre-check) refused to register a pool's memory. */
+export class RegistrationError extends VeloqError {
+  override name = "RegistrationError";
+}
+
+/** Registering would pin more memory than RLIMIT_MEMLOCK allows. */
+export class MemlockError extends RegistrationError {
+  override name = "MemlockError";
+  /** Bytes the registration needed to pin. */
+  readonly bytesNeeded: number;
+  /** RLIMIT_MEMLOCK soft limit in bytes (-1: unlimited). */
+  readonly limit: number;
+  constructor(message: string, bytesNeeded: number, limit: number, code?: number) {
+    super(message, { code });
+    this.bytesNeeded = bytesNeeded;
+    this.limit = limit;
+  }
+}
+
+/** An I/O request failed: the kernel's negative result, with its errno name. */
+export class IoError extends VeloqError {
+  override name = "IoError";
+  /** The errno name, e.g. "EFAULT". */
+  readonly errnoName: string;
+  /** The errno value (positive). */
+  readonly errno: number;
+  constructor(message: string, errno: number, errnoName: string) {
+    super(message, { code: -errno });
+    this.errno = errno;
+    this.errnoName = errnoName;
+  }
+}
+
+/** The ring was closed: before a request was made, or while it was in flight. */
+export class RingClosedError extends VeloqError {
+  override name = "RingClosedError";
+  /** For a request in flight at close: what the kernel reported for it
+   * (bytes, or -errno such as -125 ECANCELED); undefined otherwise. */
+  readonly result: number | undefined;
+  constructor(message: string, result?: number) {
+    super(message);
+    this.result = result;
+  }
+}

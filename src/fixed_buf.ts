@@ -21,6 +21,8 @@ export interface BufOwner {
   view(handle: number, capacity: number): Uint8Array;
   /** The buffer's address. */
   pointer(handle: number): Deno.PointerObject;
+  /** The Ring the owner's memory is registered with, or null. */
+  readonly registrar: object | null;
 }
 
 /** Guards the constructor: only pools make FixedBufs. */

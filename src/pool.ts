@@ -12,6 +12,8 @@ import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
 import { type BufOwner, FixedBuf, kCreate } from "./fixed_buf.ts";
+import { registerPool } from "./registration.ts";
+import type { Ring } from "./ring.ts";
 
 /** Figures of one size class (HybridPool). */
 export interface ClassStats {
@@ -92,6 +94,7 @@ export interface BufPool extends Disposable {
 export interface NativePoolInit {
   ptr: Deno.PointerObject;
   name: string;
+  registrar?: Ring;
 }
 
 /**
@@ -101,6 +104,8 @@ export interface NativePoolInit {
 export abstract class NativePool implements BufPool, BufOwner {
   /** The pool's name, used in messages. */
   readonly name: string;
+  /** The ring this pool's arenas are registered with, or null. */
+  readonly registrar: Ring | null;
   #lib: VeloqLib;
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
@@ -128,6 +133,16 @@ export abstract class NativePool implements BufPool, BufOwner {
     this.#arenaBase = this.#sym.vb_pool_region_base(init.ptr, 0)!;
     const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
     this.#arena = Deno.UnsafePointerView.getArrayBuffer(this.#arenaBase, size);
+    this.registrar = init.registrar ?? null;
+    if (init.registrar) {
+      try {
+        registerPool(init.ptr, init.registrar, this.name, size);
+      } catch (e) {
+        this.#sym.vb_pool_destroy(init.ptr);
+        this.#ptr = null;
+        throw e;
+      }
+    }
   }
 
   /** True after close(). */

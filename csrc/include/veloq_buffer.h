@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 1u
+#define VB_ABI_VERSION 2u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -66,6 +66,8 @@ enum {
     VB_EDOUBLEFREE = -4001,  /* buffer already free */
     VB_EINTERIOR = -4002,    /* inside the pool but not the start of a buffer */
     VB_ECORRUPT = -4003,     /* vb_pool_check found a broken invariant */
+    VB_EMEMLOCK = -4004,     /* registering would pin more than RLIMIT_MEMLOCK allows */
+    VB_ENOSLOTS = -4005,     /* the ring's registered-buffer table is full */
 };
 
 /* Offsets into the array returned by vb_pool_out() (uint32 slots). */
@@ -186,6 +188,103 @@ VB_API int32_t vb_pool_check(vb_pool *pool);
 VB_API const char *vb_pool_last_error(vb_pool *pool);
 /* "buddy" or "hybrid". */
 VB_API const char *vb_pool_kind(vb_pool *pool);
+
+/* --- rings: one io_uring instance each ------------------------------------ */
+
+typedef struct vb_ring vb_ring;
+
+/* Operations for vb_ring_prep. */
+enum { VB_OP_READ = 0, VB_OP_WRITE = 1 };
+
+/* user_data values at or above this are the ring's own (wake-ups, cancels)
+ * and never reach vb_ring_completions. */
+#define VB_RING_INTERNAL_DATA 0xFFFFFFF0u
+
+/*
+ * Creates an io_uring instance with `entries` SQEs (CQ twice that) and a
+ * sparse registered-buffer table of `buf_slots` slots (0..16384; pools take
+ * slots with vb_pool_register without re-registering anything).  Returns 0,
+ * or -ENOSYS / -EPERM when io_uring is unavailable (old kernel, seccomp,
+ * kernel.io_uring_disabled), -ENOMEM, -EINVAL.
+ */
+VB_API int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_ring **out);
+/* vb_ring_create flags. */
+enum {
+    /* Do not compare registrations with RLIMIT_MEMLOCK first: let the kernel
+     * refuse (ENOMEM).  For tests of the kernel's own check. */
+    VB_RING_NO_MEMLOCK_PRECHECK = 1u << 0,
+};
+/* Closes the ring: waits for a thread inside vb_ring_wait to leave it,
+ * detaches registered pools (their new buffers get index -1).  Requests
+ * still in flight must have been reaped first (see vb_ring_cancel_all). */
+VB_API int32_t vb_ring_destroy(vb_ring *ring);
+
+/* Queues one read or write.  buf_index >= 0 makes it READ_FIXED /
+ * WRITE_FIXED on that registered buffer; offset < 0 means the file
+ * position.  A full SQ is submitted first.  0 or -errno. */
+VB_API int32_t vb_ring_prep(vb_ring *ring, uint32_t op, int32_t fd, uint8_t *buf, uint32_t len,
+                            double offset, int32_t buf_index, uint32_t user_data);
+/* Submits queued SQEs; the number submitted or -errno. */
+VB_API int32_t vb_ring_submit(vb_ring *ring);
+/* Announces one coming vb_ring_wait call (call it on the submitting thread,
+ * before handing the wait to another thread) so destroy can wait for it. */
+VB_API void vb_ring_arm(vb_ring *ring);
+/* Blocks until at least one completion is ready or the ring is closing.
+ * Meant for a helper thread.  Each call must follow one vb_ring_arm. */
+VB_API int32_t vb_ring_wait(vb_ring *ring);
+/* Moves ready completions into the completions array as (user_data, res)
+ * int32 pairs; returns how many (at most vb_ring_completions_cap).  With
+ * wait != 0 it first blocks until one is ready (the closing path). */
+VB_API int32_t vb_ring_reap(vb_ring *ring, uint32_t wait);
+VB_API int32_t *vb_ring_completions(vb_ring *ring);
+VB_API uint32_t vb_ring_completions_cap(vb_ring *ring);
+/* Asks the kernel to cancel every request in flight (they complete with
+ * -ECANCELED, or normally if already past cancellation). */
+VB_API int32_t vb_ring_cancel_all(vb_ring *ring);
+/* Slots of the registered-buffer table. */
+VB_API uint32_t vb_ring_buf_slots(vb_ring *ring);
+/* /proc/sys/kernel/io_uring_disabled (0, 1 or 2), or -1 when unreadable. */
+VB_API int32_t vb_io_uring_disabled(void);
+
+/* --- registration (the seed's RegisteredPool) ------------------------------- */
+
+/*
+ * Registers every region of `pool` in `ring`'s buffer table (regions over
+ * 1 GiB take one slot per GiB).  From then on each buffer the pool hands out
+ * carries its registered index (VB_OUT_BUF_INDEX).  Returns the first index,
+ * or VB_EBUSY (already registered), VB_ENOSLOTS, VB_EMEMLOCK (checked before
+ * asking the kernel), or the kernel's -errno.
+ */
+VB_API int32_t vb_pool_register(vb_pool *pool, vb_ring *ring);
+/* Drops the pool's registration (also done by vb_pool_destroy). */
+VB_API int32_t vb_pool_unregister(vb_pool *pool);
+/* First registered index of the pool, or -1. */
+VB_API int32_t vb_pool_reg_index(vb_pool *pool);
+
+/* RLIMIT_MEMLOCK soft limit in bytes (-1: unlimited). */
+VB_API double vb_memlock_limit(void);
+/* 1 if this process has CAP_IPC_LOCK (no memlock accounting), else 0. */
+VB_API int32_t vb_has_ipc_lock(void);
+/* Bytes this process pins through registrations now. */
+VB_API double vb_pinned_bytes(void);
+
+/* --- files ------------------------------------------------------------------ */
+
+enum {
+    VB_FILE_READ = 1u << 0,
+    VB_FILE_WRITE = 1u << 1,
+    VB_FILE_CREATE = 1u << 2,
+    VB_FILE_TRUNCATE = 1u << 3,
+    VB_FILE_DIRECT = 1u << 4, /* O_DIRECT: offsets, lengths, addresses aligned */
+};
+
+/* open(2) with the VB_FILE_* flags; a file descriptor or -errno. */
+VB_API int32_t vb_file_open(const char *path, uint32_t flags, uint32_t mode);
+VB_API int32_t vb_file_close(int32_t fd);
+/* The file's O_DIRECT offset alignment (statx), or 512 when unknown. */
+VB_API int32_t vb_file_dio_align(int32_t fd);
+/* The file's size in bytes, or -errno. */
+VB_API double vb_file_size(int32_t fd);
 
 #ifdef __cplusplus
 }

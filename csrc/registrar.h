@@ -1,0 +1,47 @@
+/*
+ * registrar.h - the seed's BufferRegistrar: something that takes memory
+ * regions and gives back the indexes I/O requests name them by.  The pools
+ * never see it; registered.c binds a pool to one.  The io_uring
+ * implementation lives in registrar_uring.c.
+ */
+#ifndef VB_REGISTRAR_H
+#define VB_REGISTRAR_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* The kernel's limits for one registered buffer table
+ * (IORING_MAX_REG_BUFFERS, and 1 GiB per buffer in io_uring/rsrc.c). */
+#define VB_MAX_REG_BUFFERS 16384u
+#define VB_MAX_REG_BUFFER_SIZE (1ull << 30)
+/* A registered buffer of 1 GiB spans this many pages: the hot path turns a
+ * page number into an index offset with one shift. */
+#define VB_REG_PAGE_SHIFT 18u
+
+typedef struct vb_registrar_ops {
+    /* Registers n regions under consecutive indexes; returns the first
+     * index, or a negative error.  Each region is at most
+     * VB_MAX_REG_BUFFER_SIZE bytes. */
+    int32_t (*register_regions)(void *self, const struct iovec *iov, uint32_t n);
+    /* Frees the indexes [first, first + n). */
+    int32_t (*unregister)(void *self, uint32_t first, uint32_t n);
+} vb_registrar_ops;
+
+/* One pool registered with one registrar (registered.c). */
+typedef struct vb_registration vb_registration;
+
+typedef struct vb_registrar {
+    const vb_registrar_ops *ops;
+    void *self;
+    /* Skip the RLIMIT_MEMLOCK pre-check and let the kernel decide. */
+    int no_memlock_precheck;
+    /* Pools registered here, so the registrar can detach them when it goes
+     * away before they do. */
+    vb_registration *regs;
+} vb_registrar;
+
+/* Called by a registrar that goes away: its pools keep working,
+ * unregistered (their new buffers get index -1). */
+void vb_registrations_detach(vb_registrar *r);
+
+#endif /* VB_REGISTRAR_H */

@@ -1,0 +1,189 @@
+/*
+ * ring.c - one io_uring instance: queue reads and writes, submit them in a
+ * batch, and hand completions to the caller in a flat array.
+ *
+ * The completion path is shaped by what a binding like Deno can afford (see
+ * DESIGN.md section 8): waking a JavaScript thread costs tens of
+ * microseconds, so the binding keeps at most ONE helper thread blocked in
+ * vb_ring_wait, and when it returns drains every ready completion with one
+ * cheap call (vb_ring_reap).  Only the submitting thread touches the SQ and
+ * consumes CQEs; the helper thread only sleeps in io_uring_enter until the
+ * CQ is non-empty, so the two never race on ring memory.
+ *
+ * No IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN: a second thread enters the
+ * ring to wait, which those modes forbid or starve.
+ */
+#include "ring_internal.h"
+
+#include "veloq_buffer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Internal user_data: the wake-up NOP posted by destroy and the
+ * cancel-all request.  vb_ring_reap never reports them. */
+#define UD_WAKE 0xFFFFFFFFu
+#define UD_CANCEL 0xFFFFFFFEu
+
+int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_ring **out) {
+    if (!out || entries == 0 || entries > 32768 || buf_slots > VB_MAX_REG_BUFFERS) return VB_EINVAL;
+    *out = 0;
+    vb_ring *r = calloc(1, sizeof *r);
+    if (!r) return VB_ENOMEM;
+    struct io_uring_params params;
+    memset(&params, 0, sizeof params);
+    /* A CQ twice the SQ: a full SQ in flight plus the internal requests
+     * fits without relying on the kernel's overflow list. */
+    params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+    params.cq_entries = entries * 2;
+    int rc = io_uring_queue_init_params(entries, &r->uring, &params);
+    if (rc < 0) {
+        free(r);
+        return rc; /* -ENOSYS, -EPERM (io_uring_disabled, seccomp), -ENOMEM */
+    }
+    r->completions_cap = r->uring.cq.ring_entries;
+    r->completions = calloc(r->completions_cap, 2 * sizeof(int32_t));
+    if (!r->completions) {
+        io_uring_queue_exit(&r->uring);
+        free(r);
+        return VB_ENOMEM;
+    }
+    rc = vb_uring_table_init(&r->table, &r->uring, buf_slots);
+    if (rc < 0) {
+        free(r->completions);
+        io_uring_queue_exit(&r->uring);
+        free(r);
+        return rc;
+    }
+    r->registrar.ops = &vb_uring_registrar_ops;
+    r->registrar.self = &r->table;
+    r->registrar.no_memlock_precheck = (flags & VB_RING_NO_MEMLOCK_PRECHECK) != 0;
+    *out = r;
+    return 0;
+}
+
+/* Gets an SQE, submitting what is queued when the SQ is full. */
+static struct io_uring_sqe *get_sqe(vb_ring *r) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    if (!sqe) {
+        io_uring_submit(&r->uring);
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    return sqe;
+}
+
+int32_t vb_ring_destroy(vb_ring *r) {
+    if (!r) return VB_EINVAL;
+    atomic_store_explicit(&r->closing, 1, memory_order_seq_cst);
+    /* Wake a helper blocked in vb_ring_wait: any CQE will do. */
+    if (atomic_load_explicit(&r->armed, memory_order_acquire)) {
+        struct io_uring_sqe *sqe = get_sqe(r);
+        if (sqe) {
+            io_uring_prep_nop(sqe);
+            io_uring_sqe_set_data64(sqe, UD_WAKE);
+        }
+        io_uring_submit(&r->uring);
+    }
+    /* The helper's last touch of *r is its release-decrement of `armed`. A
+     * wait announced but not yet started sees `closing` and leaves at once. */
+    while (atomic_load_explicit(&r->armed, memory_order_acquire) != 0) {
+        struct timespec ts = {0, 50 * 1000};
+        nanosleep(&ts, 0);
+    }
+    vb_registrations_detach(&r->registrar);
+    vb_uring_table_fini(&r->table);
+    io_uring_queue_exit(&r->uring); /* also drops the registered buffers */
+    free(r->completions);
+    free(r);
+    return 0;
+}
+
+int32_t vb_ring_prep(vb_ring *r, uint32_t op, int32_t fd, uint8_t *buf, uint32_t len,
+                     double offset, int32_t buf_index, uint32_t user_data) {
+    if (!buf || op > VB_OP_WRITE || user_data >= VB_RING_INTERNAL_DATA) return VB_EINVAL;
+    if (buf_index >= (int32_t)r->table.slots) return VB_EINVAL;
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    /* -1 as u64: "use and advance the file position" for read/write. */
+    uint64_t off = offset < 0 ? (uint64_t)-1 : (uint64_t)offset;
+    if (buf_index >= 0) {
+        if (op == VB_OP_READ) io_uring_prep_read_fixed(sqe, fd, buf, len, off, buf_index);
+        else io_uring_prep_write_fixed(sqe, fd, buf, len, off, buf_index);
+    } else {
+        if (op == VB_OP_READ) io_uring_prep_read(sqe, fd, buf, len, off);
+        else io_uring_prep_write(sqe, fd, buf, len, off);
+    }
+    io_uring_sqe_set_data64(sqe, user_data);
+    return 0;
+}
+
+int32_t vb_ring_submit(vb_ring *r) { return io_uring_submit(&r->uring); }
+
+void vb_ring_arm(vb_ring *r) { atomic_fetch_add_explicit(&r->armed, 1, memory_order_relaxed); }
+
+int32_t vb_ring_wait(vb_ring *r) {
+    int32_t rc = 0;
+    /* A raw io_uring_enter: liburing's wait helpers may touch the SQ, and
+     * this thread must not.  The kernel returns once the CQ holds more than
+     * it did at entry. */
+    while (!atomic_load_explicit(&r->closing, memory_order_acquire) &&
+           io_uring_cq_ready(&r->uring) == 0) {
+        long ret = syscall(__NR_io_uring_enter, r->uring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS,
+                           (void *)0, 0);
+        if (ret >= 0) break;
+        if (errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&r->armed, 1, memory_order_release);
+    return rc;
+}
+
+int32_t vb_ring_reap(vb_ring *r, uint32_t wait) {
+    if (wait && io_uring_cq_ready(&r->uring) == 0) {
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_wait_cqe(&r->uring, &cqe);
+        if (rc < 0) return rc;
+    }
+    uint32_t n = 0, seen = 0, head;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&r->uring, head, cqe) {
+        if (n == r->completions_cap) break;
+        seen++;
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        if (ud >= VB_RING_INTERNAL_DATA) continue;
+        r->completions[2 * n] = (int32_t)ud;
+        r->completions[2 * n + 1] = cqe->res;
+        n++;
+    }
+    io_uring_cq_advance(&r->uring, seen);
+    return (int32_t)n;
+}
+
+int32_t *vb_ring_completions(vb_ring *r) { return r->completions; }
+
+uint32_t vb_ring_completions_cap(vb_ring *r) { return r->completions_cap; }
+
+int32_t vb_ring_cancel_all(vb_ring *r) {
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, UD_CANCEL);
+    return io_uring_submit(&r->uring);
+}
+
+uint32_t vb_ring_buf_slots(vb_ring *r) { return r->table.slots; }
+
+int32_t vb_io_uring_disabled(void) {
+    int fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char c = 0;
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n == 1 && c >= '0' && c <= '9' ? c - '0' : -1;
+}

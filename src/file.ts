@@ -1,0 +1,136 @@
+/**
+ * openFile: files opened by the C core, so that O_DIRECT is possible (Deno.open
+ * cannot set it, and a Deno.FsFile has no file descriptor to give a Ring).
+ *
+ * @module
+ */
+import { FileFlag } from "../ffi/constants.ts";
+import { lib } from "../ffi/loader.ts";
+import { IoError } from "./errors.ts";
+import { errnoName } from "./native_errors.ts";
+import { boolOption, intOption } from "./options.ts";
+
+/** Options of {@linkcode openFile}. At least one of read and write. */
+export interface OpenFileOptions {
+  /** Open for reading. Default true unless `write` is set. */
+  read?: boolean;
+  /** Open for writing. Default false. */
+  write?: boolean;
+  /** Create the file when missing (needs write). Default false. */
+  create?: boolean;
+  /** Cut the file to length 0 (needs write). Default false. */
+  truncate?: boolean;
+  /**
+   * O_DIRECT: bypass the page cache. File offsets, lengths and buffer
+   * addresses must then be multiples of {@linkcode FileHandle.alignment}
+   * (pool buffers are 4096-aligned, so pass aligned offsets and lengths).
+   * Default false.
+   */
+  direct?: boolean;
+  /** Permission bits for a created file. Default 0o644. */
+  mode?: number;
+}
+
+/**
+ * An open file descriptor for {@linkcode Ring} I/O. Close it with `close()`
+ * or `using`.
+ */
+export class FileHandle implements Disposable {
+  /** The path it was opened with. */
+  readonly path: string;
+  /** True when opened with O_DIRECT. */
+  readonly direct: boolean;
+  /** O_DIRECT alignment of offsets and lengths for this file (statx), in bytes. */
+  readonly alignment: number;
+  #fd: number;
+
+  /** @ignore Made by {@linkcode openFile}. */
+  constructor(fd: number, path: string, direct: boolean) {
+    this.#fd = fd;
+    this.path = path;
+    this.direct = direct;
+    this.alignment = direct ? lib().symbols.vb_file_dio_align(fd) : 1;
+  }
+
+  /** The file descriptor; throws after close(). */
+  get fd(): number {
+    if (this.#fd < 0) throw new IoError(`file ${this.path} is closed`, 9, "EBADF");
+    return this.#fd;
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** The file's size in bytes now. */
+  size(): number {
+    const n = lib().symbols.vb_file_size(this.fd);
+    if (n < 0) throw fileError("fstat", this.path, n);
+    return n;
+  }
+
+  /** Closes the descriptor. A second call does nothing. */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    const rc = lib().symbols.vb_file_close(fd);
+    if (rc < 0) throw fileError("close", this.path, rc);
+  }
+
+  /** Same as close(). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Opens a file for Ring I/O, optionally with O_DIRECT.
+ *
+ * ```ts
+ * import { openFile } from "@veloq/buffer";
+ * using file = openFile("/tmp/data.bin", { write: true, create: true, direct: true });
+ * console.log(file.fd, file.alignment);
+ * ```
+ *
+ * Throws {@linkcode IoError} (errno name in `errnoName`) when open(2) fails;
+ * EINVAL with `direct` usually means the file system has no O_DIRECT (tmpfs
+ * before Linux 6.6).
+ */
+export function openFile(path: string | URL, options: OpenFileOptions = {}): FileHandle {
+  const p = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+  if (typeof p !== "string" || p.length === 0) {
+    throw new TypeError("openFile: path must be a non-empty string or a file: URL");
+  }
+  const write = boolOption("write", options.write, false);
+  const read = boolOption("read", options.read, !write);
+  const create = boolOption("create", options.create, false);
+  const truncate = boolOption("truncate", options.truncate, false);
+  const direct = boolOption("direct", options.direct, false);
+  const mode = intOption("mode", options.mode, 0, 0o7777, 0o644);
+  if (!read && !write) throw new TypeError("openFile: options read and write are both false");
+  if ((create || truncate) && !write) {
+    throw new TypeError("openFile: options create and truncate need write: true");
+  }
+  let flags = 0;
+  if (read) flags |= FileFlag.READ;
+  if (write) flags |= FileFlag.WRITE;
+  if (create) flags |= FileFlag.CREATE;
+  if (truncate) flags |= FileFlag.TRUNCATE;
+  if (direct) flags |= FileFlag.DIRECT;
+  const cpath = new TextEncoder().encode(p + "\0");
+  const fd = lib().symbols.vb_file_open(cpath, flags, mode);
+  if (fd < 0) {
+    const hint = direct && fd === -22
+      ? " (this file system does not support O_DIRECT; try a file on ext4/xfs/btrfs)"
+      : "";
+    throw fileError("open", p, fd, hint);
+  }
+  return new FileHandle(fd, p, direct);
+}
+
+function fileError(what: string, path: string, code: number, hint = ""): IoError {
+  const name = errnoName(code);
+  return new IoError(`${what} ${path}: ${name}${hint}`, -code, name);
+}
