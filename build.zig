@@ -51,6 +51,11 @@ pub fn build(b: *std.Build) void {
     lib.setVersionScript(b.path("csrc/veloq_buffer.map"));
     b.installArtifact(lib);
 
+    // A test tool: runs a command with io_uring_setup refused by seccomp.
+    const deny_mod = b.createModule(.{ .target = target, .optimize = .ReleaseSafe, .link_libc = true });
+    deny_mod.addCSourceFiles(.{ .files = &.{"csrc/tools/deny_uring.c"}, .flags = &c_flags });
+    b.installArtifact(b.addExecutable(.{ .name = "vb-deny-uring", .root_module = deny_mod }));
+
     // C tests: the library sources compiled into one test program.
     const test_mod = b.createModule(.{ .target = target, .optimize = .ReleaseSafe, .link_libc = true });
     addCore(b, test_mod, uring);

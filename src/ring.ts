@@ -485,13 +485,25 @@ function ringCreateError(
   const name = errnoName(code);
   if (name === "ENOSYS" || name === "EPERM" || name === "EACCES") {
     const disabled = sym.vb_io_uring_disabled();
-    const sysctl = disabled > 0
-      ? ` kernel.io_uring_disabled is ${disabled} (${
-        disabled === 2 ? "io_uring off for everyone" : "only for the io_uring_group"
-      }): set it to 0 with \`sysctl -w kernel.io_uring_disabled=0\`.`
-      : " Likely a seccomp filter (Docker/Podman default profiles block io_uring): run with a profile that allows io_uring_setup/io_uring_enter/io_uring_register, or on a kernel >= 5.19.";
+    let cause;
+    if (disabled === 2) {
+      cause = "kernel.io_uring_disabled is 2 (io_uring off for every process). " +
+        "Fix: `sysctl -w kernel.io_uring_disabled=0`.";
+    } else if (disabled === 1 && name === "EPERM") {
+      cause = "kernel.io_uring_disabled is 1 (only members of kernel.io_uring_group may use it). " +
+        "Fix: add the user to that group, or `sysctl -w kernel.io_uring_disabled=0`.";
+    } else if (name === "ENOSYS") {
+      cause = "Either the kernel has no io_uring (before 5.1, or built without " +
+        "CONFIG_IO_URING) or a seccomp filter refuses it (container runtimes' default profiles do). " +
+        "Fix: a kernel with io_uring, or a seccomp profile that allows " +
+        "io_uring_setup, io_uring_enter and io_uring_register.";
+    } else {
+      cause = "A seccomp filter refuses it (container runtimes' default profiles do), or a " +
+        "security module does. Fix: a seccomp profile that allows io_uring_setup, " +
+        "io_uring_enter and io_uring_register (docker: --security-opt seccomp=<profile>).";
+    }
     return new IoUringUnavailableError(
-      `io_uring is not available in this process: io_uring_setup failed with ${name}.${sysctl}`,
+      `io_uring is not available in this process: io_uring_setup failed with ${name}. ${cause}`,
       { code },
     );
   }
