@@ -19,7 +19,13 @@
  *
  * @module
  */
-export type { BufPool, ClassStats, PoolStats, Region } from "./src/pool.ts";
+export {
+  type BufPool,
+  type ClassStats,
+  NativePool,
+  type PoolStats,
+  type Region,
+} from "./src/pool.ts";
 export { FixedBuf } from "./src/fixed_buf.ts";
 export { BUDDY_DEFAULT_ARENA, BuddyPool, type BuddyPoolOptions } from "./src/buddy_pool.ts";
 export {

@@ -15,6 +15,7 @@ import { ABI_VERSION, symbols, type VeloqLib } from "./symbols.ts";
 
 /** Raised when the native library cannot be found, opened or trusted. */
 export class NativeLibraryError extends Error {
+  /** The error class name. */
   override name = "NativeLibraryError";
 }
 
@@ -31,14 +32,24 @@ let loaded: VeloqLib | null = null;
 
 /** The bound library, loading it with default resolution on first use. */
 export function lib(): VeloqLib {
-  return loaded ?? loadLibrary();
+  return loaded ?? openLibrary();
 }
 
 /**
  * Opens the native library now (optionally from an explicit path) and
- * checks its ABI version.  Later calls return the library already open.
+ * checks its ABI version, instead of on first use. Later calls do nothing.
+ * Throws {@linkcode NativeLibraryError} listing every path tried.
+ *
+ * ```ts
+ * import { loadLibrary } from "@veloq/buffer";
+ * loadLibrary({ path: "/opt/veloq/libveloq_buffer.so" });
+ * ```
  */
-export function loadLibrary(options: LoadOptions = {}): VeloqLib {
+export function loadLibrary(options: LoadOptions = {}): void {
+  openLibrary(options);
+}
+
+function openLibrary(options: LoadOptions = {}): VeloqLib {
   if (loaded) return loaded;
   const tried: string[] = [];
   for (const candidate of candidates(options, tried)) {

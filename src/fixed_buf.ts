@@ -29,8 +29,8 @@ export interface BufOwner {
 export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 /** Internal: marks the buffer in use by the kernel (I/O in flight). */
 export const kBusy: unique symbol = Symbol("veloq.busy");
-/** Internal: the owner and handle, for the Ring. */
-export const kOwner: unique symbol = Symbol("veloq.owner");
+/** Internal: the ring the buffer's memory is registered with, for the Ring. */
+export const kRegistrar: unique symbol = Symbol("veloq.registrar");
 
 /**
  * A page-aligned buffer from a pool.  Release it exactly once, preferably
@@ -120,17 +120,18 @@ export class FixedBuf {
     this.release();
   }
 
-  /** Internal: counts I/O requests using the buffer (+1 / -1). */
+  /** @ignore Internal: counts I/O requests using the buffer (+1 / -1). */
   [kBusy](delta: number): void {
     if (this.#owner === null) throw this.#released("I/O");
     this.#busy += delta;
   }
 
-  /** Internal: the owner and handle while live. */
-  [kOwner](): { owner: BufOwner; handle: number } {
+  /** @ignore Internal: the ring this buffer's pool is registered with, or
+   * null; throws once released. */
+  [kRegistrar](): object | null {
     const owner = this.#owner;
     if (owner === null) throw this.#released("I/O");
-    return { owner, handle: this.#handle };
+    return owner.registrar;
   }
 
   #released(what: string): BufferReleasedError {

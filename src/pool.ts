@@ -11,7 +11,7 @@ import { cString, lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
-import { type BufOwner, FixedBuf, kCreate } from "./fixed_buf.ts";
+import { FixedBuf, kCreate } from "./fixed_buf.ts";
 import { registerPool } from "./registration.ts";
 import type { Ring } from "./ring.ts";
 
@@ -101,7 +101,7 @@ export interface NativePoolInit {
  * The binding of one C pool (internal base of BuddyPool and HybridPool).
  * It is also the FixedBufs' owner, so a FixedBuf carries no pool type.
  */
-export abstract class NativePool implements BufPool, BufOwner {
+export abstract class NativePool implements BufPool {
   /** The pool's name, used in messages. */
   readonly name: string;
   /** The ring this pool's arenas are registered with, or null. */

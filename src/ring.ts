@@ -16,7 +16,7 @@ import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, IoUringUnavailableError, RingClosedError, VeloqError } from "./errors.ts";
 import type { FileHandle } from "./file.ts";
-import { type FixedBuf, kBusy, kOwner } from "./fixed_buf.ts";
+import { type FixedBuf, kBusy, kRegistrar } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 
@@ -238,9 +238,9 @@ export class Ring implements Disposable {
   ): Promise<number> {
     const ptr = this.#ptr;
     if (ptr === null) return Promise.reject(closedError());
-    let owner, bytes, bufIndex;
+    let registrar, bytes, bufIndex;
     try {
-      owner = buf[kOwner]().owner; // throws BufferReleasedError
+      registrar = buf[kRegistrar](); // throws BufferReleasedError
       bytes = buf.bytes;
       bufIndex = buf.bufIndex;
     } catch (e) {
@@ -253,7 +253,7 @@ export class Ring implements Disposable {
       );
     }
     // A registered index is only meaningful in the ring that holds it.
-    const index = bufIndex >= 0 && owner.registrar === this ? bufIndex : -1;
+    const index = bufIndex >= 0 && registrar === this ? bufIndex : -1;
     const target = resolveFile(file, offset, len);
     if (target instanceof Error) return Promise.reject(target);
     const slot = this.#slot();
