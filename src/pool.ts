@@ -55,6 +55,21 @@ export interface PoolStats {
   classes: ClassStats[];
 }
 
+/** Options of {@linkcode BufPool.allocAsync}. */
+export interface AllocAsyncOptions {
+  /** Stops waiting: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A caller of allocAsync waiting for memory. */
+interface Waiter {
+  size: number;
+  resolve: (buf: FixedBuf) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
 /** One contiguous piece of pool memory, as a registrar sees it. */
 export interface Region {
   /** Start address (page-aligned). */
@@ -80,6 +95,13 @@ export interface BufPool extends Disposable {
   alloc(size: number): FixedBuf;
   /** Like alloc, but returns null instead of throwing when exhausted. */
   tryAlloc(size: number): FixedBuf | null;
+  /**
+   * A buffer of at least `size` bytes, as soon as one can be served: at
+   * once when possible, else when buffers are released (first come, first
+   * served among waiters of a size). Rejects with the signal's reason on
+   * abort, and with PoolClosedError when the pool closes.
+   */
+  allocAsync(size: number, options?: AllocAsyncOptions): Promise<FixedBuf>;
   /** Current counters. */
   stats(): PoolStats;
   /** The arenas, for registration or other native code. */
@@ -114,6 +136,8 @@ export abstract class NativePool implements BufPool {
   #arena: ArrayBuffer;
   #arenaBase: Deno.PointerObject;
   #stats = new Float64Array(Stat.LEN);
+  #waiters: Waiter[] = [];
+  #serveQueued = false;
   /** The hot FFI functions, held directly (no lookup on the symbols object). */
   #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
 
@@ -173,6 +197,67 @@ export abstract class NativePool implements BufPool {
     return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
   }
 
+  /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */
+  allocAsync(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let buf;
+    try {
+      // Waiters of this size that came first keep their turn.
+      buf = this.#waiters.some((w) => w.size === size) ? null : this.tryAlloc(size);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (buf) return Promise.resolve(buf);
+    const { promise, resolve, reject } = Promise.withResolvers<FixedBuf>();
+    const waiter: Waiter = { size, resolve, reject, signal, onAbort: undefined };
+    if (signal) {
+      waiter.onAbort = () => {
+        this.#dropWaiter(waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    this.#waiters.push(waiter);
+    return promise;
+  }
+
+  /** Serves waiters in order; a size that cannot be served blocks only
+   * the later waiters of that same size. */
+  #serveWaiters = (): void => {
+    this.#serveQueued = false;
+    if (this.#ptr === null) return;
+    const blocked = new Set<number>();
+    for (const w of [...this.#waiters]) {
+      if (blocked.has(w.size)) continue;
+      let buf;
+      try {
+        buf = this.tryAlloc(w.size);
+      } catch (e) {
+        this.#dropWaiter(w);
+        w.reject(e);
+        continue;
+      }
+      if (buf === null) {
+        blocked.add(w.size);
+        continue;
+      }
+      this.#dropWaiter(w);
+      w.resolve(buf);
+    }
+  };
+
+  #dropWaiter(w: Waiter): void {
+    const i = this.#waiters.indexOf(w);
+    if (i >= 0) this.#waiters.splice(i, 1);
+    if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+  }
+
+  /** Number of allocAsync calls waiting for memory. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   /**
    * @ignore Internal (BufOwner): returns a buffer to the C pool.  The handle
    * goes on the pool's deferred-free queue (no FFI call); the C side frees
@@ -184,6 +269,10 @@ export abstract class NativePool implements BufPool {
     out[Out.QUEUE + n] = handle;
     out[Out.QUEUED] = n + 1;
     if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_pool_flush(this.#ptr!);
+    if (this.#waiters.length !== 0 && !this.#serveQueued) {
+      this.#serveQueued = true;
+      queueMicrotask(this.#serveWaiters);
+    }
   }
 
   /** @ignore Internal (BufOwner): a view over one buffer. */
@@ -257,6 +346,13 @@ export abstract class NativePool implements BufPool {
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
+    // The pool is going away: nobody waits for it any more.
+    for (const w of [...this.#waiters]) {
+      this.#dropWaiter(w);
+      w.reject(
+        new PoolClosedError(`pool "${this.name}" was closed while waiting for ${w.size} bytes`),
+      );
+    }
     const live = this.stats().liveBuffers;
     if (live > 0) {
       throw new PoolBusyError(
