@@ -211,6 +211,23 @@ static uint64_t buddy_max_request(void *self) {
     return (uint64_t)VB_PAGE_SIZE << b->max_order;
 }
 
+/* The largest block a request can get once the L0 stacks are drained into
+ * L1, which alloc_from_l1 does before it gives up.  Freed blocks then merge
+ * fully, so that is the largest aligned 2^k pages (k <= max_order) inside a
+ * run of pages no live block covers.  Walks every block: stats only. */
+static uint64_t largest_after_drain(const buddy *b) {
+    uint64_t best = 0;
+    uint32_t run = 0; /* first page of the current run of non-live blocks */
+    for (uint32_t p = 0;; p += 1u << b->order[p], run = p) {
+        while (p < b->npages && b->state[p] != ST_LIVE) p += 1u << b->order[p];
+        for (uint32_t k = b->max_order + 1; k-- > 0 && (1ull << k) > best;) {
+            uint64_t start = ((uint64_t)run + (1u << k) - 1) & ~((1ull << k) - 1);
+            if (start + (1u << k) <= p) best = 1ull << k;
+        }
+        if (p == b->npages) return best;
+    }
+}
+
 static void buddy_stats(void *self, double *out) {
     const buddy *b = self;
     uint64_t free_pages = 0, cached = 0, largest = 0;
@@ -223,6 +240,8 @@ static void buddy_stats(void *self, double *out) {
         cached += b->ncached[k];
         if (b->ncached[k] && (1ull << k) > largest) largest = 1ull << k;
     }
+    /* Cached blocks would merge with their free buddies on a drain. */
+    if (cached) largest = largest_after_drain(b);
     out[VB_STAT_CAPACITY_BYTES] += (double)b->arena.size;
     out[VB_STAT_FREE_BYTES] += (double)(free_pages * VB_PAGE_SIZE);
     out[VB_STAT_CACHED_BUFFERS] += (double)cached;

@@ -25,7 +25,7 @@ int32_t vb_fallback_alloc(vb_fallback *fb, uint32_t size, uint32_t *capacity) {
         fb->nslots = n;
     }
     uint64_t cap = ((uint64_t)size + VB_PAGE_SIZE - 1) & ~(uint64_t)(VB_PAGE_SIZE - 1);
-    if (cap > 0x80000000ull) return VB_ERANGE; /* capacity must fit an int32 return */
+    if (cap > INT32_MAX) return VB_ERANGE; /* capacity must fit vb_fallback_free's int32 */
     void *p = 0;
     if (posix_memalign(&p, VB_PAGE_SIZE, (size_t)cap) != 0) return VB_ENOMEM;
     uint32_t slot = fb->free_head;
