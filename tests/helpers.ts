@@ -5,3 +5,8 @@ import { lib } from "../ffi/loader.ts";
 export function livePools(): number {
   return lib().symbols.vb_live_pools();
 }
+
+/** Whether this process has CAP_IPC_LOCK (pinned memory not charged). */
+export function hasIpcLock(): boolean {
+  return lib().symbols.vb_has_ipc_lock() === 1;
+}
