@@ -75,6 +75,38 @@ pub fn build(b: *std.Build) void {
     run_tests.has_side_effects = true;
     const test_step = b.step("test", "Run the C tests");
     test_step.dependOn(&run_tests.step);
+
+    // --- C allocation benchmark (zig build bench) ---------------------------
+    // vb_bench: the library sources plus csrc/bench/, always ReleaseFast,
+    // beside glibc, mimalloc and jemalloc (Debian libmimalloc-dev and
+    // libjemalloc-dev).  Neither is linked: Debian's libmimalloc.so exports
+    // malloc itself and, linked, would replace glibc's in the whole program,
+    // so vb_bench dlopen()s it RTLD_LOCAL; jemalloc replaces malloc anyway,
+    // so vb_bench re-runs itself with LD_PRELOAD=libjemalloc.so.2.  Built
+    // only by this step; installed as zig-out/bin/vb_bench for profiling.
+    // Arguments after `--` go to it (--runs N, --json PATH, --quick).
+    const bench_mod = b.createModule(.{ .target = target, .optimize = .ReleaseFast, .link_libc = true });
+    addCore(b, bench_mod, uring);
+    bench_mod.addCSourceFiles(.{
+        .files = &.{
+            "csrc/bench/main.c",
+            "csrc/bench/script.c",
+            "csrc/bench/alloc_pool.c",
+            "csrc/bench/alloc_libc.c",
+            "csrc/bench/alloc_mimalloc.c",
+            "csrc/bench/child.c",
+            "csrc/bench/frag.c",
+            "csrc/bench/report.c",
+        },
+        .flags = &c_flags,
+    });
+    const bench_exe = b.addExecutable(.{ .name = "vb_bench", .root_module = bench_mod });
+    const run_bench = b.addRunArtifact(bench_exe);
+    if (b.args) |args| run_bench.addArgs(args);
+    run_bench.has_side_effects = true;
+    const bench_step = b.step("bench", "Run the C allocation benchmarks (ReleaseFast)");
+    bench_step.dependOn(&b.addInstallArtifact(bench_exe, .{}).step);
+    bench_step.dependOn(&run_bench.step);
 }
 
 /// Where liburing comes from: its static archive is linked INTO our .so, so
