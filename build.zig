@@ -65,6 +65,8 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_buddy.c",
             "csrc/tests/test_hybrid.c",
             "csrc/tests/test_model.c",
+            "csrc/tests/test_growth.c",
+            "csrc/tests/test_ring.c",
         },
         .flags = &c_flags,
     });

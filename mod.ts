@@ -20,6 +20,7 @@
  * @module
  */
 export {
+  type AllocAsyncOptions,
   type BufPool,
   type ClassStats,
   NativePool,
@@ -34,7 +35,7 @@ export {
   type HybridPoolOptions,
   type SizeClass,
 } from "./src/hybrid_pool.ts";
-export type { CommonPoolOptions } from "./src/create.ts";
+export type { CommonPoolOptions, GrowthOptions } from "./src/create.ts";
 export {
   type RawBuffer,
   Ring,

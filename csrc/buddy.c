@@ -245,6 +245,7 @@ static void buddy_stats(void *self, double *out) {
     out[VB_STAT_CAPACITY_BYTES] += (double)b->arena.size;
     out[VB_STAT_FREE_BYTES] += (double)(free_pages * VB_PAGE_SIZE);
     out[VB_STAT_CACHED_BUFFERS] += (double)cached;
+    vb_arena_stats(&b->arena, out);
     if ((double)(largest * VB_PAGE_SIZE) > out[VB_STAT_LARGEST_FREE])
         out[VB_STAT_LARGEST_FREE] = (double)(largest * VB_PAGE_SIZE);
 }
@@ -333,6 +334,12 @@ static void buddy_destroy(void *self) {
     vb_meta_free(b->meta, b->meta_bytes);
 }
 
+static int32_t buddy_clone(const void *self, uint32_t flags, void **out) {
+    const buddy *b = self;
+    const vb_backing_vtable *vt;
+    return vb_buddy_new(b->arena.size, b->cache_depth, b->cached_orders, flags, &vt, out);
+}
+
 static const vb_backing_vtable buddy_vtable = {
     .kind = "buddy",
     .oversize_fallback = false,
@@ -346,6 +353,7 @@ static const vb_backing_vtable buddy_vtable = {
     .class_stats = buddy_class_stats,
     .check = buddy_check,
     .destroy = buddy_destroy,
+    .clone = buddy_clone,
 };
 
 /* --- construction ---------------------------------------------------------- */

@@ -20,6 +20,7 @@ const char *vb_strerror(int32_t code) {
     case VB_ECORRUPT: return "pool invariant broken";
     case VB_EMEMLOCK: return "registration would pass RLIMIT_MEMLOCK";
     case VB_ENOSLOTS: return "the ring's registered-buffer table has no free slots";
+    case VB_EKMEMLOCK: return "the kernel refused to pin the memory (RLIMIT_MEMLOCK)";
     default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
     }
 }

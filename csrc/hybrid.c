@@ -120,6 +120,7 @@ static void hybrid_stats(void *self, double *out) {
     out[VB_STAT_FREE_BYTES] += free_bytes;
     if (largest > out[VB_STAT_LARGEST_FREE]) out[VB_STAT_LARGEST_FREE] = largest;
     out[VB_STAT_CLASSES] = h->nclasses;
+    vb_arena_stats(&h->arena, out);
 }
 
 static int32_t hybrid_class_stats(void *self, uint32_t cls, double *out) {
@@ -177,6 +178,14 @@ static void hybrid_destroy(void *self) {
     vb_meta_free(h->meta, h->meta_bytes);
 }
 
+static int32_t hybrid_clone(const void *self, uint32_t flags, void **out) {
+    const hybrid *h = self;
+    uint32_t sizes[VB_HYBRID_MAX_CLASSES], counts[VB_HYBRID_MAX_CLASSES];
+    for (uint32_t i = 0; i < h->nclasses; i++) sizes[i] = h->cls[i].size, counts[i] = h->cls[i].count;
+    const vb_backing_vtable *vt;
+    return vb_hybrid_new(sizes, counts, h->nclasses, flags, &vt, out);
+}
+
 static const vb_backing_vtable hybrid_vtable = {
     .kind = "hybrid",
     .oversize_fallback = true,
@@ -190,6 +199,7 @@ static const vb_backing_vtable hybrid_vtable = {
     .class_stats = hybrid_class_stats,
     .check = hybrid_check,
     .destroy = hybrid_destroy,
+    .clone = hybrid_clone,
 };
 
 int32_t vb_hybrid_new(const uint32_t *sizes, const uint32_t *counts, uint32_t nclasses,

@@ -1,10 +1,16 @@
 /*
  * pool.c - the type-erased pool (the seed's AnyBufPool / BufPool).
  *
- * A vb_pool dispatches to its backing allocator through a vtable, turns the
- * backing pool's page numbers into handles, serves fallback buffers, keeps
- * the counters, and stamps each buffer with its registered index.  It never
- * knows how the backing pool splits memory.
+ * A vb_pool dispatches to its backing allocators through a vtable, turns
+ * their page numbers into handles, serves fallback buffers, keeps the
+ * counters, and stamps each buffer with its registered index.  It never
+ * knows how a backing pool splits memory.
+ *
+ * Growth: a pool owns up to max_arenas arenas, each a backing pool of the
+ * same shape (vtable `clone`).  Allocation tries the arena that served last
+ * (`cur`), then the others, then maps a new arena, which registered.c
+ * registers in a free slot of the ring's table without touching the others.
+ * A handle names its arena, so frees go straight to the right one.
  */
 #include "pool_internal.h"
 
@@ -29,19 +35,46 @@ int32_t vb_corrupt(char *msg, size_t msg_len, const char *fmt, ...) {
     return VB_ECORRUPT;
 }
 
+static inline uint32_t handle_arena(int32_t h) { return (uint32_t)h >> VB_HANDLE_PAGE_BITS; }
+static inline uint32_t handle_page(int32_t h) { return (uint32_t)h & VB_HANDLE_PAGE_MASK; }
+static inline int32_t make_handle(uint32_t arena, uint32_t page) {
+    return (int32_t)((arena << VB_HANDLE_PAGE_BITS) | page);
+}
+
+/* Fills an arena slot from a fresh backing pool. */
+static void slot_fill(vb_pool *p, uint32_t i, void *backing) {
+    vb_arena_slot *s = &p->arenas[i];
+    void *base;
+    s->backing = backing;
+    p->vt->region(backing, &base, &s->size);
+    s->base = base;
+    s->reg_index = -1;
+    s->reg_count = 0;
+}
+
+static void set_cur(vb_pool *p, uint32_t i) {
+    p->cur_arena = i;
+    p->cur = p->arenas[i].backing;
+    p->cur_reg = p->arenas[i].reg_index;
+}
+
 int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags, vb_pool **out) {
     vb_pool *p = calloc(1, sizeof *p);
-    if (!p) {
+    vb_arena_slot *slots = calloc(1, sizeof *slots);
+    if (!p || !slots) {
+        free(p);
+        free(slots);
         vt->destroy(backing);
         return VB_ENOMEM;
     }
     p->vt = vt;
-    p->backing = backing;
     p->flags = flags;
-    p->reg_index = -1;
-    void *base;
-    vt->region(backing, &base, &p->arena_size);
-    p->arena_base = base;
+    p->arenas = slots;
+    p->narenas = 1;
+    p->live_arenas = 1;
+    p->max_arenas = 1;
+    slot_fill(p, 0, backing);
+    set_cur(p, 0);
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
     atomic_fetch_add_explicit(&live_pools, 1, memory_order_relaxed);
     *out = p;
@@ -66,9 +99,27 @@ int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts, uint32_t
     return rc ? rc : vb_pool_wrap(vt, backing, flags, out);
 }
 
-/* Live buffers: counted by the backing pool and the fallback table, so the
- * hot path keeps no count of its own. */
-static uint64_t pool_live(vb_pool *p) { return p->vt->live(p->backing) + p->fallback.live; }
+int32_t vb_pool_set_max_arenas(vb_pool *p, uint32_t max_arenas) {
+    if (!p || max_arenas == 0 || max_arenas > VB_MAX_ARENAS || max_arenas < p->narenas)
+        return VB_EINVAL;
+    vb_arena_slot *s = realloc(p->arenas, max_arenas * sizeof *s);
+    if (!s) return VB_ENOMEM;
+    if (max_arenas > p->max_arenas)
+        memset(s + p->max_arenas, 0, (max_arenas - p->max_arenas) * sizeof *s);
+    p->arenas = s;
+    p->max_arenas = max_arenas;
+    p->cur = s[p->cur_arena].backing;
+    return 0;
+}
+
+/* Live buffers: counted by the backing pools and the fallback table, so
+ * the hot path keeps no count of its own. */
+static uint64_t pool_live(vb_pool *p) {
+    uint64_t live = p->fallback.live;
+    for (uint32_t i = 0; i < p->narenas; i++)
+        if (p->arenas[i].backing) live += p->vt->live(p->arenas[i].backing);
+    return live;
+}
 
 int32_t vb_pool_destroy(vb_pool *p) {
     if (!p) return VB_EINVAL;
@@ -78,15 +129,53 @@ int32_t vb_pool_destroy(vb_pool *p) {
         snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
         return VB_EBUSY;
     }
-    if (p->on_destroy) {
-        int32_t rc = p->on_destroy(p);
-        if (rc) return rc;
-    }
-    p->vt->destroy(p->backing);
+    vb_pool_unregister(p);
+    for (uint32_t i = 0; i < p->narenas; i++)
+        if (p->arenas[i].backing) p->vt->destroy(p->arenas[i].backing);
     vb_fallback_destroy(&p->fallback);
+    free(p->arenas);
     free(p);
     atomic_fetch_sub_explicit(&live_pools, 1, memory_order_relaxed);
     return 0;
+}
+
+/* --- arenas coming and going ----------------------------------------------- */
+
+/* Maps one more arena of the pool's shape (and registers it when the pool
+ * is registered).  Returns its index, or an error. */
+static int32_t grow(vb_pool *p) {
+    uint32_t i = 0;
+    while (i < p->narenas && p->arenas[i].backing) i++; /* reuse a returned slot */
+    if (i == p->max_arenas) return VB_ENOMEM;
+    void *backing;
+    int32_t rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    if (rc) return rc;
+    slot_fill(p, i, backing);
+    if (p->registration) {
+        rc = vb_registration_add_arena(p, i);
+        if (rc) {
+            p->vt->destroy(backing);
+            memset(&p->arenas[i], 0, sizeof p->arenas[i]);
+            return rc;
+        }
+    }
+    if (i == p->narenas) p->narenas++;
+    p->live_arenas++;
+    p->grows++;
+    p->out[VB_OUT_ARENA_EPOCH]++; /* bindings re-read the regions */
+    return (int32_t)i;
+}
+
+/* With VB_FLAG_RELEASE_EMPTY_ARENAS: unmaps an extra arena nobody uses. */
+__attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (p->vt->live(s->backing) != 0) return;
+    if (s->reg_index >= 0) vb_registration_remove_arena(p, i);
+    p->vt->destroy(s->backing);
+    memset(s, 0, sizeof *s);
+    p->live_arenas--;
+    if (p->cur_arena == i) set_cur(p, 0);
+    p->out[VB_OUT_ARENA_EPOCH]++;
 }
 
 /* --- hot path ------------------------------------------------------------- */
@@ -98,18 +187,23 @@ __attribute__((noinline)) static int32_t alloc_fallback(vb_pool *p, uint32_t siz
     p->out[VB_OUT_CAPACITY] = cap;
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
     p->allocs++;
-    return (int32_t)((VB_HANDLE_FALLBACK_ARENA << VB_HANDLE_PAGE_BITS) | (uint32_t)slot);
+    return make_handle(VB_HANDLE_FALLBACK_ARENA, (uint32_t)slot);
 }
 
 /* Frees one handle: the body of vb_pool_free, inlined into the queue drain. */
 static inline int32_t pool_free(vb_pool *p, int32_t handle) {
     if (handle < 0) return VB_EFAULT;
-    uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS;
-    uint32_t page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
+    uint32_t arena = handle_arena(handle), page = handle_page(handle);
     int32_t cap;
-    if (__builtin_expect(arena == 0, 1)) cap = p->vt->free(p->backing, page);
-    else if (arena == VB_HANDLE_FALLBACK_ARENA) cap = vb_fallback_free(&p->fallback, page);
-    else return VB_EFAULT;
+    if (__builtin_expect(arena < p->narenas && p->arenas[arena].backing != 0, 1)) {
+        cap = p->vt->free(p->arenas[arena].backing, page);
+        if (__builtin_expect(arena != 0 && cap >= 0 && (p->flags & VB_FLAG_RELEASE_EMPTY_ARENAS), 0))
+            maybe_release(p, arena);
+    } else if (arena == VB_HANDLE_FALLBACK_ARENA) {
+        cap = vb_fallback_free(&p->fallback, page);
+    } else {
+        return VB_EFAULT;
+    }
     return cap < 0 ? cap : 0;
 }
 
@@ -127,8 +221,41 @@ __attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
     return (int32_t)bad;
 }
 
-/* The backing pool said no (`rc`): fall back if the policy allows. */
-__attribute__((noinline)) static int32_t alloc_failed(vb_pool *p, uint32_t size, int32_t rc) {
+/* Stamps a successful allocation from arena i. */
+static inline int32_t served(vb_pool *p, uint32_t i, int32_t page, uint32_t cap, int32_t reg) {
+    p->out[VB_OUT_CAPACITY] = cap;
+    /* A registered arena is split into 1 GiB registrations and no block
+     * straddles a 1 GiB line, so the index follows from the page. */
+    p->out[VB_OUT_BUF_INDEX] = reg < 0 ? (uint32_t)-1 : (uint32_t)(reg + (page >> 18));
+    p->allocs++;
+    return make_handle(i, (uint32_t)page);
+}
+
+/* The current arena said no (`rc`): other arenas, a new arena, then the
+ * fallback policy. */
+__attribute__((noinline)) static int32_t alloc_slow(vb_pool *p, uint32_t size, int32_t rc) {
+    if (rc == VB_ENOMEM) {
+        uint32_t cap;
+        for (uint32_t i = 0; i < p->narenas; i++) {
+            if (i == p->cur_arena || !p->arenas[i].backing) continue;
+            int32_t page = p->vt->alloc(p->arenas[i].backing, size, &cap);
+            if (page >= 0) {
+                set_cur(p, i);
+                return served(p, i, page, cap, p->cur_reg);
+            }
+        }
+        if (p->live_arenas < p->max_arenas) {
+            int32_t i = grow(p);
+            if (i < 0 && i != VB_ENOMEM) return i; /* e.g. registration refused */
+            if (i >= 0) {
+                int32_t page = p->vt->alloc(p->arenas[i].backing, size, &cap);
+                if (page >= 0) {
+                    set_cur(p, (uint32_t)i);
+                    return served(p, (uint32_t)i, page, cap, p->cur_reg);
+                }
+            }
+        }
+    }
     if ((rc == VB_ERANGE && p->vt->oversize_fallback) ||
         (rc == VB_ENOMEM && (p->flags & VB_FLAG_FALLBACK_ON_EXHAUSTED))) {
         int32_t h = alloc_fallback(p, size);
@@ -143,24 +270,19 @@ int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
     uint32_t queued = p->out[VB_OUT_QUEUED];
     if (__builtin_expect(queued != 0, 1)) {
         /* The usual case: the one buffer released since the last alloc. */
-        uint32_t h = p->out[VB_OUT_QUEUE];
-        if (queued == 1 && (h >> VB_HANDLE_PAGE_BITS) == 0) {
+        if (queued == 1) {
             p->out[VB_OUT_QUEUED] = 0;
-            if (__builtin_expect(p->vt->free(p->backing, h) < 0, 0)) p->out[VB_OUT_QUEUE_ERRORS]++;
+            if (__builtin_expect(pool_free(p, (int32_t)p->out[VB_OUT_QUEUE]) != 0, 0))
+                p->out[VB_OUT_QUEUE_ERRORS]++;
         } else {
             vb_pool_flush(p);
         }
     }
     if (__builtin_expect(size == 0, 0)) return VB_EINVAL;
     uint32_t cap;
-    int32_t page = p->vt->alloc(p->backing, size, &cap);
-    if (__builtin_expect(page < 0, 0)) return alloc_failed(p, size, page);
-    p->out[VB_OUT_CAPACITY] = cap;
-    /* A registered arena is split into 1 GiB registrations and no block
-     * straddles a 1 GiB line, so the index follows from the page. */
-    p->out[VB_OUT_BUF_INDEX] = p->reg_index < 0 ? (uint32_t)-1 : (uint32_t)(p->reg_index + (page >> 18));
-    p->allocs++;
-    return page; /* arena 0: the handle is the page */
+    int32_t page = p->vt->alloc(p->cur, size, &cap);
+    if (__builtin_expect(page < 0, 0)) return alloc_slow(p, size, page);
+    return served(p, p->cur_arena, page, cap, p->cur_reg);
 }
 
 /* --- by address ----------------------------------------------------------- */
@@ -168,14 +290,16 @@ int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
 /* The handle of the buffer starting at ptr, or an error. */
 static int32_t handle_of(const vb_pool *p, const void *ptr) {
     const uint8_t *b = ptr;
-    if (b >= p->arena_base && b < p->arena_base + p->arena_size) {
-        uint64_t off = (uint64_t)(b - p->arena_base);
+    for (uint32_t i = 0; i < p->narenas; i++) {
+        const vb_arena_slot *s = &p->arenas[i];
+        if (!s->backing || b < s->base || b >= s->base + s->size) continue;
+        uint64_t off = (uint64_t)(b - s->base);
         if (off % VB_PAGE_SIZE) return VB_EINTERIOR;
-        return (int32_t)(off / VB_PAGE_SIZE);
+        return make_handle(i, (uint32_t)(off / VB_PAGE_SIZE));
     }
     int32_t slot = vb_fallback_find(&p->fallback, ptr);
     if (slot < 0) return slot;
-    return (int32_t)((VB_HANDLE_FALLBACK_ARENA << VB_HANDLE_PAGE_BITS) | (uint32_t)slot);
+    return make_handle(VB_HANDLE_FALLBACK_ARENA, (uint32_t)slot);
 }
 
 int32_t vb_pool_free_ptr(vb_pool *p, const void *ptr) {
@@ -183,38 +307,55 @@ int32_t vb_pool_free_ptr(vb_pool *p, const void *ptr) {
     return h < 0 ? h : vb_pool_free(p, h);
 }
 
+/* The arena slot a handle names, or NULL. */
+static const vb_arena_slot *slot_of(const vb_pool *p, int32_t handle) {
+    uint32_t arena = handle_arena(handle);
+    if (handle < 0 || arena >= p->narenas || !p->arenas[arena].backing) return 0;
+    return &p->arenas[arena];
+}
+
 void *vb_pool_ptr(vb_pool *p, int32_t handle) {
-    if (handle < 0) return 0;
-    uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS;
-    uint32_t page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
-    if (arena == VB_HANDLE_FALLBACK_ARENA) return vb_fallback_ptr(&p->fallback, page);
-    if (arena != 0 || !p->vt->capacity(p->backing, page)) return 0;
-    return p->arena_base + (uint64_t)page * VB_PAGE_SIZE;
+    if (handle >= 0 && handle_arena(handle) == VB_HANDLE_FALLBACK_ARENA)
+        return vb_fallback_ptr(&p->fallback, handle_page(handle));
+    const vb_arena_slot *s = slot_of(p, handle);
+    if (!s || !p->vt->capacity(s->backing, handle_page(handle))) return 0;
+    return s->base + (uint64_t)handle_page(handle) * VB_PAGE_SIZE;
 }
 
 uint32_t vb_pool_capacity(vb_pool *p, int32_t handle) {
-    if (handle < 0) return 0;
-    uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS;
-    uint32_t page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
-    if (arena == VB_HANDLE_FALLBACK_ARENA)
-        return vb_fallback_ptr(&p->fallback, page) ? p->fallback.slots[page].capacity : 0;
-    return arena == 0 ? p->vt->capacity(p->backing, page) : 0;
+    if (handle >= 0 && handle_arena(handle) == VB_HANDLE_FALLBACK_ARENA) {
+        uint32_t slot = handle_page(handle);
+        return vb_fallback_ptr(&p->fallback, slot) ? p->fallback.slots[slot].capacity : 0;
+    }
+    const vb_arena_slot *s = slot_of(p, handle);
+    return s ? p->vt->capacity(s->backing, handle_page(handle)) : 0;
 }
 
 uint32_t *vb_pool_out(vb_pool *p) { return p->out; }
 
 /* --- regions, stats, check ------------------------------------------------ */
 
-uint32_t vb_pool_region_count(vb_pool *p) { return p ? 1 : 0; }
+/* Regions are the arena slots by index; a returned arena reads as
+ * (NULL, 0) so indexes stay those of the handles. */
+uint32_t vb_pool_region_count(vb_pool *p) { return p ? p->narenas : 0; }
 
-void *vb_pool_region_base(vb_pool *p, uint32_t index) { return index == 0 ? p->arena_base : 0; }
+void *vb_pool_region_base(vb_pool *p, uint32_t index) {
+    return index < p->narenas ? p->arenas[index].base : 0;
+}
 
-uint64_t vb_pool_region_size(vb_pool *p, uint32_t index) { return index == 0 ? p->arena_size : 0; }
+uint64_t vb_pool_region_size(vb_pool *p, uint32_t index) {
+    return index < p->narenas ? p->arenas[index].size : 0;
+}
+
+int32_t vb_pool_region_reg_index(vb_pool *p, uint32_t index) {
+    return index < p->narenas ? p->arenas[index].reg_index : -1;
+}
 
 void vb_pool_stats(vb_pool *p, double *out) {
     vb_pool_flush(p);
     memset(out, 0, VB_STAT_LEN * sizeof *out);
-    p->vt->stats(p->backing, out);
+    for (uint32_t i = 0; i < p->narenas; i++)
+        if (p->arenas[i].backing) p->vt->stats(p->arenas[i].backing, out);
     /* Only what the hot path must count is counted there; the rest is
      * derived here. */
     uint64_t live = pool_live(p);
@@ -226,11 +367,22 @@ void vb_pool_stats(vb_pool *p, double *out) {
     out[VB_STAT_ALLOCS] = (double)p->allocs;
     out[VB_STAT_FREES] = (double)(p->allocs - live);
     out[VB_STAT_FAILED_ALLOCS] = (double)p->failed_allocs;
-    out[VB_STAT_ARENAS] = 1;
+    out[VB_STAT_ARENAS] = p->live_arenas;
+    out[VB_STAT_MAX_ARENAS] = p->max_arenas;
+    out[VB_STAT_GROWS] = (double)p->grows;
 }
 
 int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
-    return p->vt->class_stats(p->backing, cls, out);
+    double one[VB_CLASS_STAT_LEN];
+    int32_t rc = p->vt->class_stats(p->arenas[0].backing, cls, out);
+    if (rc) return rc;
+    for (uint32_t i = 1; i < p->narenas; i++) { /* arenas share the shape */
+        if (!p->arenas[i].backing) continue;
+        p->vt->class_stats(p->arenas[i].backing, cls, one);
+        out[VB_CLASS_STAT_TOTAL] += one[VB_CLASS_STAT_TOTAL];
+        out[VB_CLASS_STAT_FREE] += one[VB_CLASS_STAT_FREE];
+    }
+    return 0;
 }
 
 int32_t vb_pool_check(vb_pool *p) {
@@ -239,8 +391,30 @@ int32_t vb_pool_check(vb_pool *p) {
     if (p->out[VB_OUT_QUEUE_ERRORS])
         return vb_corrupt(p->msg, sizeof p->msg, "pool: %u deferred frees named no live buffer",
                           p->out[VB_OUT_QUEUE_ERRORS]);
-    int32_t rc = p->vt->check(p->backing, p->msg, sizeof p->msg);
-    if (rc) return rc;
+    uint32_t live_arenas = 0;
+    for (uint32_t i = 0; i < p->narenas; i++) {
+        const vb_arena_slot *s = &p->arenas[i];
+        if (!s->backing) {
+            if (i == 0) return vb_corrupt(p->msg, sizeof p->msg, "pool: arena 0 is gone");
+            continue;
+        }
+        live_arenas++;
+        void *base;
+        uint64_t size;
+        p->vt->region(s->backing, &base, &size);
+        if (base != s->base || size != s->size)
+            return vb_corrupt(p->msg, sizeof p->msg, "pool: arena %u region does not match", i);
+        if ((s->reg_index >= 0) != (p->registration != 0))
+            return vb_corrupt(p->msg, sizeof p->msg, "pool: arena %u registration out of step", i);
+        int32_t rc = p->vt->check(s->backing, p->msg, sizeof p->msg);
+        if (rc) return rc;
+    }
+    if (live_arenas != p->live_arenas || p->live_arenas > p->max_arenas)
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u arenas found, %u counted (max %u)",
+                          live_arenas, p->live_arenas, p->max_arenas);
+    if (p->cur_arena >= p->narenas || p->cur != p->arenas[p->cur_arena].backing || !p->cur ||
+        p->cur_reg != p->arenas[p->cur_arena].reg_index)
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: current arena %u is stale", p->cur_arena);
     return 0;
 }
 

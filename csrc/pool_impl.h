@@ -41,6 +41,8 @@ typedef struct vb_backing_vtable {
      * VB_ECORRUPT. */
     int32_t (*check)(void *self, char *msg, size_t msg_len);
     void (*destroy)(void *self);
+    /* A new, empty backing pool of the same shape, for growth. */
+    int32_t (*clone)(const void *self, uint32_t flags, void **out);
 } vb_backing_vtable;
 
 /* Wraps a freshly created backing pool in a vb_pool (which then owns it). */

@@ -7,8 +7,12 @@
 
 /** Page size every buffer is aligned to. */
 export const PAGE_SIZE = 4096;
+/** Most arenas one pool may grow to (VB_MAX_ARENAS). */
+export const MAX_ARENAS = 1024;
 /** Handles are [arena:11][page:20]. */
 export const HANDLE_PAGE_BITS = 20;
+/** Page bits of a handle. */
+export const HANDLE_PAGE_MASK = (1 << 20) - 1;
 /** Arena number marking a buffer from the global allocator. */
 export const HANDLE_FALLBACK_ARENA = 0x7ff;
 
@@ -24,6 +28,7 @@ export const Err = {
   ECORRUPT: -4003,
   EMEMLOCK: -4004,
   ENOSLOTS: -4005,
+  EKMEMLOCK: -4006,
 } as const;
 
 /** Operations of vb_ring_prep. */
@@ -49,6 +54,8 @@ export const Flag = {
   FALLBACK_ON_EXHAUSTED: 1 << 0,
   POPULATE: 1 << 1,
   NO_DOUBLE_FREE_BITSET: 1 << 2,
+  RELEASE_EMPTY_ARENAS: 1 << 3,
+  HUGE_PAGES: 1 << 4,
 } as const;
 
 /** Slots of vb_pool_out(): last alloc's outputs, then the deferred-free queue. */
@@ -57,8 +64,9 @@ export const Out = {
   BUF_INDEX: 1,
   QUEUED: 2,
   QUEUE_ERRORS: 3,
-  QUEUE: 4,
-  QUEUE_CAP: 60,
+  ARENA_EPOCH: 4,
+  QUEUE: 5,
+  QUEUE_CAP: 59,
   LEN: 64,
 } as const;
 
@@ -77,7 +85,11 @@ export const Stat = {
   FAILED_ALLOCS: 10,
   ARENAS: 11,
   CLASSES: 12,
-  LEN: 13,
+  MAX_ARENAS: 13,
+  GROWS: 14,
+  HUGE_ARENAS: 15,
+  THP_ARENAS: 16,
+  LEN: 17,
 } as const;
 
 /** Slots of vb_pool_class_stats(). */

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -27,6 +27,7 @@ export const symbols = {
     result: "i32",
   },
   vb_pool_destroy: { parameters: ["pointer"], result: "i32" },
+  vb_pool_set_max_arenas: { parameters: ["pointer", "u32"], result: "i32" },
 
   vb_pool_alloc: { parameters: ["pointer", "u32"], result: "i32" },
   vb_pool_free: { parameters: ["pointer", "i32"], result: "i32" },
@@ -37,6 +38,7 @@ export const symbols = {
   vb_pool_region_count: { parameters: ["pointer"], result: "u32" },
   vb_pool_region_base: { parameters: ["pointer", "u32"], result: "pointer" },
   vb_pool_region_size: { parameters: ["pointer", "u32"], result: "u64" },
+  vb_pool_region_reg_index: { parameters: ["pointer", "u32"], result: "i32" },
   vb_pool_stats: { parameters: ["pointer", "buffer"], result: "void" },
   vb_pool_class_stats: {
     parameters: ["pointer", "u32", "buffer"],

@@ -6,13 +6,21 @@
  *
  * @module
  */
-import { HANDLE_FALLBACK_ARENA, HANDLE_PAGE_BITS, Out, PAGE_SIZE, Stat } from "../ffi/constants.ts";
+import {
+  Err,
+  HANDLE_FALLBACK_ARENA,
+  HANDLE_PAGE_BITS,
+  HANDLE_PAGE_MASK,
+  Out,
+  PAGE_SIZE,
+  Stat,
+} from "../ffi/constants.ts";
 import { cString, lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
 import { FixedBuf, kCreate } from "./fixed_buf.ts";
-import { registerPool } from "./registration.ts";
+import { registerPool, registrationError } from "./registration.ts";
 import type { Ring } from "./ring.ts";
 
 /** Figures of one size class (HybridPool). */
@@ -49,8 +57,17 @@ export interface PoolStats {
   frees: number;
   /** Allocations refused because the pool was exhausted. */
   failedAllocs: number;
-  /** Arenas mapped. */
+  /** Arenas mapped now (more than 1 after growth). */
   arenas: number;
+  /** The growth limit (`growth.maxArenas`; 1 = no growth). */
+  maxArenas: number;
+  /** Arenas mapped after the first, ever. */
+  grows: number;
+  /** Arenas backed by reserved 2 MiB huge pages (hugetlbfs). */
+  hugePageArenas: number;
+  /** Arenas 2 MiB-aligned and advised for transparent huge pages (the
+   * fallback when no hugetlbfs pages are reserved). */
+  thpArenas: number;
   /** Per size class figures (empty for BuddyPool). */
   classes: ClassStats[];
 }
@@ -76,6 +93,8 @@ export interface Region {
   pointer: Deno.PointerObject;
   /** Length in bytes. */
   length: number;
+  /** Registered index of its first GiB, or -1 when not registered. */
+  bufIndex: number;
 }
 
 /**
@@ -117,6 +136,7 @@ export interface NativePoolInit {
   ptr: Deno.PointerObject;
   name: string;
   registrar?: Ring;
+  maxArenas: number;
 }
 
 /**
@@ -133,8 +153,11 @@ export abstract class NativePool implements BufPool {
   #ptr: Deno.PointerObject | null;
   #out: Uint32Array;
   #outIndex: Int32Array;
-  #arena: ArrayBuffer;
-  #arenaBase: Deno.PointerObject;
+  /** One ArrayBuffer and base address per arena, by arena number; rebuilt
+   * when the C side's arena epoch moves (growth, returned arenas). */
+  #arenas: (ArrayBuffer | null)[] = [];
+  #arenaBases: (Deno.PointerObject | null)[] = [];
+  #epoch = -1;
   #stats = new Float64Array(Stat.LEN);
   #waiters: Waiter[] = [];
   #serveQueued = false;
@@ -154,10 +177,17 @@ export abstract class NativePool implements BufPool {
     );
     this.#out = new Uint32Array(outBuf);
     this.#outIndex = new Int32Array(outBuf);
-    this.#arenaBase = this.#sym.vb_pool_region_base(init.ptr, 0)!;
-    const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
-    this.#arena = Deno.UnsafePointerView.getArrayBuffer(this.#arenaBase, size);
+    this.#refreshArenas();
     this.registrar = init.registrar ?? null;
+    const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
+    if (init.maxArenas > 1) {
+      const rc = this.#sym.vb_pool_set_max_arenas(init.ptr, init.maxArenas);
+      if (rc !== 0) {
+        this.#sym.vb_pool_destroy(init.ptr);
+        this.#ptr = null;
+        throw poolError(rc, this);
+      }
+    }
     if (init.registrar) {
       try {
         registerPool(init.ptr, init.registrar, this.name, size);
@@ -180,7 +210,7 @@ export abstract class NativePool implements BufPool {
     if (ptr === null) throw this.#closedError();
     if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
     const h = this.#allocFn(ptr, size);
-    if (h < 0) throw poolError(h, this, size);
+    if (h < 0) throw this.#allocError(h, size);
     return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
   }
 
@@ -191,8 +221,8 @@ export abstract class NativePool implements BufPool {
     if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) {
-      if (h === -12) return null;
-      throw poolError(h, this, size);
+      if (h === Err.ENOMEM) return null;
+      throw this.#allocError(h, size);
     }
     return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
   }
@@ -275,10 +305,48 @@ export abstract class NativePool implements BufPool {
     }
   }
 
+  /** The error for a failed alloc: growth can fail to register. */
+  #allocError(code: number, size: number): Error {
+    if (code === Err.EMEMLOCK || code === Err.EKMEMLOCK || code === Err.ENOSLOTS) {
+      const bytes = Number(this.#sym.vb_pool_region_size(this.#ptr!, 0));
+      return registrationError(code, this.#ptr!, this.registrar!, this.name, bytes, "grow");
+    }
+    return poolError(code, this, size);
+  }
+
+  /** Re-reads every arena's address after the C side mapped or returned
+   * one.  Called only when the epoch moved: never on the hot path. */
+  #refreshArenas(): void {
+    const ptr = this.#ptr!;
+    this.#epoch = this.#out[Out.ARENA_EPOCH];
+    const n = this.#sym.vb_pool_region_count(ptr);
+    for (let i = 0; i < n; i++) {
+      const base = this.#sym.vb_pool_region_base(ptr, i);
+      if (
+        base !== null && this.#arenaBases[i] !== null &&
+        Deno.UnsafePointer.equals(base, this.#arenaBases[i] ?? null)
+      ) continue;
+      const size = Number(this.#sym.vb_pool_region_size(ptr, i));
+      this.#arenaBases[i] = base;
+      this.#arenas[i] = base === null ? null : Deno.UnsafePointerView.getArrayBuffer(base, size);
+    }
+  }
+
+  /** The ArrayBuffer over arena `i`, current. */
+  #arenaBuffer(i: number): ArrayBuffer {
+    if (this.#out[Out.ARENA_EPOCH] !== this.#epoch) this.#refreshArenas();
+    return this.#arenas[i]!;
+  }
+
   /** @ignore Internal (BufOwner): a view over one buffer. */
   view(handle: number, capacity: number): Uint8Array {
-    if (handle >>> HANDLE_PAGE_BITS !== HANDLE_FALLBACK_ARENA) {
-      return new Uint8Array(this.#arena, handle * PAGE_SIZE, capacity);
+    const arena = handle >>> HANDLE_PAGE_BITS;
+    if (arena !== HANDLE_FALLBACK_ARENA) {
+      return new Uint8Array(
+        this.#arenaBuffer(arena),
+        (handle & HANDLE_PAGE_MASK) * PAGE_SIZE,
+        capacity,
+      );
     }
     const p = this.#sym.vb_pool_ptr(this.#ptr!, handle)!;
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, capacity));
@@ -286,8 +354,13 @@ export abstract class NativePool implements BufPool {
 
   /** @ignore Internal (BufOwner): a buffer's address. */
   pointer(handle: number): Deno.PointerObject {
-    if (handle >>> HANDLE_PAGE_BITS !== HANDLE_FALLBACK_ARENA) {
-      return Deno.UnsafePointer.offset(this.#arenaBase, handle * PAGE_SIZE)!;
+    const arena = handle >>> HANDLE_PAGE_BITS;
+    if (arena !== HANDLE_FALLBACK_ARENA) {
+      this.#arenaBuffer(arena);
+      return Deno.UnsafePointer.offset(
+        this.#arenaBases[arena]!,
+        (handle & HANDLE_PAGE_MASK) * PAGE_SIZE,
+      )!;
     }
     return this.#sym.vb_pool_ptr(this.#ptr!, handle)!;
   }
@@ -316,6 +389,10 @@ export abstract class NativePool implements BufPool {
       frees: s[Stat.FREES],
       failedAllocs: s[Stat.FAILED_ALLOCS],
       arenas: s[Stat.ARENAS],
+      maxArenas: s[Stat.MAX_ARENAS],
+      grows: s[Stat.GROWS],
+      hugePageArenas: s[Stat.HUGE_ARENAS],
+      thpArenas: s[Stat.THP_ARENAS],
       classes,
     };
   }
@@ -326,9 +403,12 @@ export abstract class NativePool implements BufPool {
     const n = this.#sym.vb_pool_region_count(ptr);
     const out: Region[] = [];
     for (let i = 0; i < n; i++) {
+      const pointer = this.#sym.vb_pool_region_base(ptr, i);
+      if (pointer === null) continue; // an extra arena that was returned
       out.push({
-        pointer: this.#sym.vb_pool_region_base(ptr, i)!,
+        pointer,
         length: Number(this.#sym.vb_pool_region_size(ptr, i)),
+        bufIndex: this.#sym.vb_pool_region_reg_index(ptr, i),
       });
     }
     return out;

@@ -16,7 +16,7 @@ const MEMLOCK_FIX =
   "LimitMEMLOCK= in a systemd unit, `--ulimit memlock=-1` for docker, " +
   "or grant CAP_IPC_LOCK; or register a smaller pool.";
 
-/** Registers every region of the pool in the ring's buffer table; returns
+/** Registers every arena of the pool in the ring's buffer table; returns
  * the first registered index. */
 export function registerPool(
   poolPtr: Deno.PointerObject,
@@ -24,45 +24,60 @@ export function registerPool(
   poolName: string,
   bytes: number,
 ): number {
-  const sym = lib().symbols;
-  const rc = sym.vb_pool_register(poolPtr, ring[kRingPtr]());
+  const rc = lib().symbols.vb_pool_register(poolPtr, ring[kRingPtr]());
   if (rc >= 0) return rc;
-  const where = `pool "${poolName}" (${bytes} bytes)`;
+  throw registrationError(rc, poolPtr, ring, poolName, bytes, "register");
+}
+
+/**
+ * The error for a registration the C core refused with `code`, when the
+ * pool was created (`register`) or when it grew by one arena (`grow`).
+ */
+export function registrationError(
+  code: number,
+  poolPtr: Deno.PointerObject,
+  ring: Ring,
+  poolName: string,
+  bytes: number,
+  when: "register" | "grow",
+): Error {
+  const sym = lib().symbols;
+  const what = when === "register"
+    ? `cannot register pool "${poolName}" (${bytes} bytes)`
+    : `pool "${poolName}" is full and cannot grow: registering a new arena of ${bytes} bytes failed`;
   const limit = sym.vb_memlock_limit();
-  switch (rc) {
+  switch (code) {
     case Err.EMEMLOCK: {
       const pinned = sym.vb_pinned_bytes();
       const need = Math.ceil((pinned + bytes) / 1024);
-      throw new MemlockError(
-        `cannot register ${where}: it would pin ${bytes} bytes but RLIMIT_MEMLOCK is ${limit} bytes (${pinned} already pinned by this process; needed at least ${need} KiB). ${MEMLOCK_FIX}`,
+      return new MemlockError(
+        `${what}: it would pin ${bytes} bytes but RLIMIT_MEMLOCK is ${limit} bytes (${pinned} already pinned by this process; needed at least ${need} KiB). ${MEMLOCK_FIX}`,
         bytes,
         limit,
-        rc,
+        code,
       );
     }
-    case Err.ENOMEM:
-      throw new MemlockError(
-        `cannot register ${where}: the kernel refused with ENOMEM. Registered memory counts against RLIMIT_MEMLOCK (now ${
+    case Err.EKMEMLOCK:
+      return new MemlockError(
+        `${what}: the kernel refused with ENOMEM. Registered memory counts against RLIMIT_MEMLOCK (now ${
           limit < 0 ? "unlimited" : `${limit} bytes`
         }) together with what other processes of this user pin. ${MEMLOCK_FIX}`,
         bytes,
         limit,
-        rc,
+        code,
       );
     case Err.ENOSLOTS:
-      throw new RegistrationError(
-        `cannot register ${where}: the ring's ${ring.bufferSlots} buffer slots are taken. Create the Ring with a larger bufferSlots (up to 16384).`,
-        { code: rc },
+      return new RegistrationError(
+        `${what}: the ring's ${ring.bufferSlots} buffer slots are taken. Create the Ring with a larger bufferSlots (up to 16384).`,
+        { code },
       );
     case Err.EBUSY:
-      throw new RegistrationError(`${where} is already registered`, { code: rc });
+      return new RegistrationError(`${what}: it is already registered`, { code });
     default: {
       const detail = cString(sym.vb_pool_last_error(poolPtr));
-      throw new RegistrationError(
-        `cannot register ${where}: ${errnoName(rc)}: ${describe(rc)}${
-          detail ? ` (${detail})` : ""
-        }`,
-        { code: rc },
+      return new RegistrationError(
+        `${what}: ${errnoName(code)}: ${describe(code)}${detail ? ` (${detail})` : ""}`,
+        { code },
       );
     }
   }

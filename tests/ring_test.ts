@@ -316,6 +316,17 @@ Deno.test({
 });
 
 Deno.test({
+  name: "growth past RLIMIT_MEMLOCK: the new arena's registration is a MemlockError",
+  async fn() {
+    const r = await runProbe(lowMemlock(1536 * KiB), [String(1 << 20), "grow"]);
+    assert.equal(r.ok, false, JSON.stringify(r));
+    assert.equal(r.name, "MemlockError");
+    assert.match(r.message!, /is full and cannot grow/);
+    assert.match(r.message!, /ulimit -l/);
+  },
+});
+
+Deno.test({
   name: "within RLIMIT_MEMLOCK (no CAP_IPC_LOCK) registration succeeds",
   async fn() {
     const r = await runProbe(lowMemlock(4 << 20), [String(1 << 20)]);

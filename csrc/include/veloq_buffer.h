@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 2u
+#define VB_ABI_VERSION 3u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -68,6 +68,7 @@ enum {
     VB_ECORRUPT = -4003,     /* vb_pool_check found a broken invariant */
     VB_EMEMLOCK = -4004,     /* registering would pin more than RLIMIT_MEMLOCK allows */
     VB_ENOSLOTS = -4005,     /* the ring's registered-buffer table is full */
+    VB_EKMEMLOCK = -4006,    /* the kernel refused to pin the memory (ENOMEM: RLIMIT_MEMLOCK) */
 };
 
 /* Offsets into the array returned by vb_pool_out() (uint32 slots). */
@@ -76,8 +77,9 @@ enum {
     VB_OUT_BUF_INDEX = 1,   /* its registered index, or -1 (as int32) */
     VB_OUT_QUEUED = 2,      /* deferred frees waiting in VB_OUT_QUEUE.. */
     VB_OUT_QUEUE_ERRORS = 3,/* deferred frees the pool refused (bad handles) */
-    VB_OUT_QUEUE = 4,       /* first slot of the deferred-free queue */
-    VB_OUT_QUEUE_CAP = 60,  /* its capacity: flush when full */
+    VB_OUT_ARENA_EPOCH = 4, /* bumped whenever an arena is mapped or returned */
+    VB_OUT_QUEUE = 5,       /* first slot of the deferred-free queue */
+    VB_OUT_QUEUE_CAP = 59,  /* its capacity: flush when full */
     VB_OUT_LEN = VB_OUT_QUEUE + VB_OUT_QUEUE_CAP,
 };
 
@@ -96,6 +98,10 @@ enum {
     VB_STAT_FAILED_ALLOCS,       /* allocations refused for lack of space */
     VB_STAT_ARENAS,              /* number of arenas mapped */
     VB_STAT_CLASSES,             /* number of size classes (0 for buddy) */
+    VB_STAT_MAX_ARENAS,          /* growth limit (1: no growth) */
+    VB_STAT_GROWS,               /* arenas mapped after the first, ever */
+    VB_STAT_HUGE_ARENAS,         /* arenas backed by 2 MiB pages (hugetlbfs) */
+    VB_STAT_THP_ARENAS,          /* arenas 2 MiB aligned with MADV_HUGEPAGE */
     VB_STAT_LEN
 };
 
@@ -112,6 +118,11 @@ enum {
     VB_FLAG_FALLBACK_ON_EXHAUSTED = 1u << 0, /* serve from the global allocator when full */
     VB_FLAG_POPULATE = 1u << 1,              /* pre-fault arena pages (MAP_POPULATE) */
     VB_FLAG_NO_DOUBLE_FREE_BITSET = 1u << 2, /* hybrid: skip the allocation bitset (bench only) */
+    VB_FLAG_RELEASE_EMPTY_ARENAS = 1u << 3,  /* unmap extra arenas once empty (never the first) */
+    /* 2 MiB huge pages: hugetlbfs pages when reserved, else a 2 MiB-aligned
+     * arena advised MADV_HUGEPAGE (transparent huge pages).  The mapping is
+     * rounded up to whole huge pages. */
+    VB_FLAG_HUGE_PAGES = 1u << 4,
 };
 
 typedef struct vb_pool vb_pool;
@@ -149,6 +160,11 @@ VB_API int32_t vb_buddy_create(uint64_t arena_size, uint32_t cache_depth,
 VB_API int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts,
                                 uint32_t nclasses, uint32_t flags, vb_pool **out);
 
+/* Lets the pool grow to max_arenas arenas of its shape (1..VB_MAX_ARENAS;
+ * 1 = no growth, the default).  When every arena is full, alloc maps (and,
+ * for a registered pool, registers) one more instead of failing. */
+VB_API int32_t vb_pool_set_max_arenas(vb_pool *pool, uint32_t max_arenas);
+
 /* Frees everything.  Refuses with VB_EBUSY (and changes nothing) while
  * buffers are live. */
 VB_API int32_t vb_pool_destroy(vb_pool *pool);
@@ -172,10 +188,13 @@ VB_API void *vb_pool_ptr(vb_pool *pool, int32_t handle);
 /* Capacity of a live buffer, or 0. */
 VB_API uint32_t vb_pool_capacity(vb_pool *pool, int32_t handle);
 
-/* Regions: the arenas, as registrars see them. */
+/* Regions: the arenas by arena number (the handle's arena bits).  A
+ * returned extra arena reads as base NULL, size 0. */
 VB_API uint32_t vb_pool_region_count(vb_pool *pool);
 VB_API void *vb_pool_region_base(vb_pool *pool, uint32_t index);
 VB_API uint64_t vb_pool_region_size(vb_pool *pool, uint32_t index);
+/* First registered index of a region, or -1. */
+VB_API int32_t vb_pool_region_reg_index(vb_pool *pool, uint32_t index);
 
 /* Fills out[0..VB_STAT_LEN) (doubles: exact below 2^53). */
 VB_API void vb_pool_stats(vb_pool *pool, double *out);

@@ -36,6 +36,8 @@ typedef struct test_case {
 extern const test_case buddy_tests[];
 extern const test_case hybrid_tests[];
 extern const test_case model_tests[];
+extern const test_case growth_tests[];
+extern const test_case ring_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 

@@ -9,7 +9,7 @@
  */
 #include "test.h"
 
-#include "pool_internal.h" /* vb_pool.backing, for the corruption test */
+#include "pool_internal.h" /* vb_pool.arenas, for the corruption test */
 
 /* The corruption test needs the layout of buddy.c's private struct.
  * Including the source gives exactly the layout the library was built with
@@ -410,6 +410,7 @@ static void buddy_stats_after_known_sequence(void) {
     want[VB_STAT_FREE_BYTES] = MiB;
     want[VB_STAT_LARGEST_FREE] = MiB;
     want[VB_STAT_ARENAS] = 1;
+    want[VB_STAT_MAX_ARENAS] = 1;
     CHECK_STATS(p, want, "fresh");
 
     int32_t a = vb_pool_alloc(p, 1), b = vb_pool_alloc(p, 8 * KiB), c = vb_pool_alloc(p, 100000);
@@ -523,7 +524,7 @@ static void buddy_deferred_free_queue(void) {
 static void buddy_check_detects_corruption(void) {
     vb_pool *p = new_buddy(64 * PAGE, DEPTH);
     REQUIRE(p);
-    buddy *b = p->backing;
+    buddy *b = p->arenas[0].backing;
     int32_t live = vb_pool_alloc(p, PAGE), next = vb_pool_alloc(p, PAGE);
     int32_t cached = vb_pool_alloc(p, PAGE);
     REQUIRE(live == 0 && next == 1 && cached == 2);

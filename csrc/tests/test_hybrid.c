@@ -10,7 +10,7 @@
  */
 #include "test.h"
 
-#include "pool_internal.h" /* vb_pool.backing, for the corruption test */
+#include "pool_internal.h" /* vb_pool.arenas, for the corruption test */
 
 /* The corruption test needs hybrid.c's private structs; see the same
  * include in test_buddy.c for why this is the source itself. */
@@ -122,6 +122,7 @@ static void hybrid_oversize_goes_to_fallback(void) {
     want[VB_STAT_FALLBACK_BYTES] = 65536 + PAGE;
     want[VB_STAT_ALLOCS] = 1;
     want[VB_STAT_ARENAS] = 1;
+    want[VB_STAT_MAX_ARENAS] = 1;
     want[VB_STAT_CLASSES] = 5;
     CHECK_STATS(p, want, "one fallback buffer");
 
@@ -365,6 +366,7 @@ static void hybrid_stats_after_known_sequence(void) {
     want[VB_STAT_CAPACITY_BYTES] = want[VB_STAT_FREE_BYTES] = 14 * MiB;
     want[VB_STAT_LARGEST_FREE] = 65536;
     want[VB_STAT_ARENAS] = 1;
+    want[VB_STAT_MAX_ARENAS] = 1;
     want[VB_STAT_CLASSES] = 5;
     CHECK_STATS(p, want, "fresh");
 
@@ -448,7 +450,7 @@ static void hybrid_deferred_free_and_destroy_with_fallback(void) {
 static void hybrid_check_detects_corruption(void) {
     vb_pool *p = new_hybrid(&small, 0);
     REQUIRE(p);
-    hybrid *hy = p->backing;
+    hybrid *hy = p->arenas[0].backing;
     hclass *c = &hy->cls[0];
     int32_t live = alloc_in_class(p, &small, PAGE, 0);
     REQUIRE(live == 0 && c->top == 3); /* block 0 of class 0 */

@@ -1,0 +1,140 @@
+/*
+ * test_ring.c - registration and fixed I/O at the C level: a registered
+ * pool's buffers carry indexes the kernel accepts for READ_FIXED, a grown
+ * arena is registered in new slots without disturbing the old ones, and the
+ * kernel refuses a fixed read outside the registered memory.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define KiB 1024u
+
+/* A scratch file of `size` patterned bytes; returns its fd (unlinked). */
+static int scratch_file(size_t size, uint32_t seed) {
+    char path[] = "/tmp/vb_test_ring_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    unlink(path);
+    uint8_t *data = malloc(size);
+    fill_pattern(data, size, seed);
+    ssize_t n = pwrite(fd, data, size, 0);
+    free(data);
+    return n == (ssize_t)size ? fd : -1;
+}
+
+/* Queues one read, submits it and waits for its result. */
+static int32_t read_one(vb_ring *r, int fd, void *buf, uint32_t len, int32_t index) {
+    int32_t rc = vb_ring_prep(r, VB_OP_READ, fd, buf, len, 0, index, 7);
+    if (rc) return rc;
+    if (vb_ring_submit(r) != 1) return -EIO;
+    if (vb_ring_reap(r, 1) != 1) return -EIO;
+    int32_t *c = vb_ring_completions(r);
+    return c[0] == 7 ? c[1] : -EIO;
+}
+
+static void ring_read_fixed_and_efault(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 16, 0, &r) == 0);
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(64 * KiB, 4, 6, 0, &p) == 0);
+    CHECK_RC(vb_pool_register(p, r), 0);
+    CHECK_RC(vb_pool_register(p, r), VB_EBUSY);
+    int fd = scratch_file(8 * KiB, 3);
+    REQUIRE(fd >= 0);
+    int32_t h = vb_pool_alloc(p, 8 * KiB);
+    REQUIRE(h >= 0);
+    CHECK_EQ((int32_t)vb_pool_out(p)[VB_OUT_BUF_INDEX], 0);
+    uint8_t *buf = vb_pool_ptr(p, h);
+    CHECK_EQ(read_one(r, fd, buf, 8 * KiB, 0), 8 * KiB);
+    CHECK_EQ(pattern_mismatch(buf, 8 * KiB, 3), 8 * KiB);
+    /* Past the end of the registered arena: the kernel says EFAULT. */
+    uint8_t *tail = (uint8_t *)vb_pool_region_base(p, 0) + 60 * KiB;
+    CHECK_EQ(read_one(r, fd, tail, 8 * KiB, 0), -EFAULT);
+    /* A slot nobody registered: the kernel says EFAULT too. */
+    CHECK_EQ(read_one(r, fd, buf, 4 * KiB, 5), -EFAULT);
+    CHECK_RC(vb_pool_free(p, h), 0);
+    CHECK_RC(vb_pool_destroy(p), 0); /* unregisters */
+    close(fd);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
+/* Growth of a registered pool: the new arena takes new slots, old buffers
+ * keep their index, and READ_FIXED works in the grown arena. */
+static void ring_growth_registers_new_arena(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 4, 0, &r) == 0);
+    vb_pool *other, *p;
+    REQUIRE(vb_buddy_create(16 * KiB, 0, 0, 0, &other) == 0);
+    CHECK_RC(vb_pool_register(other, r), 0); /* slot 0 taken by another pool */
+    REQUIRE(vb_buddy_create(64 * KiB, 4, 6, 0, &p) == 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+    CHECK_RC(vb_pool_register(p, r), 1);
+    uint32_t *out = vb_pool_out(p);
+    int32_t a = vb_pool_alloc(p, 64 * KiB);
+    CHECK_EQ((int32_t)out[VB_OUT_BUF_INDEX], 1);
+    int32_t b = vb_pool_alloc(p, 16 * KiB); /* grows */
+    REQUIRE(a >= 0 && b >= 0);
+    CHECK_EQ((uint32_t)b >> VB_HANDLE_PAGE_BITS, 1);
+    CHECK_EQ((int32_t)out[VB_OUT_BUF_INDEX], 2);
+    CHECK_EQ(vb_pool_region_reg_index(p, 0), 1);
+    CHECK_EQ(vb_pool_region_reg_index(p, 1), 2);
+    int fd = scratch_file(16 * KiB, 9);
+    REQUIRE(fd >= 0);
+    CHECK_EQ(read_one(r, fd, vb_pool_ptr(p, b), 16 * KiB, 2), 16 * KiB);
+    CHECK_EQ(pattern_mismatch(vb_pool_ptr(p, b), 16 * KiB, 9), 16 * KiB);
+    /* The old arena's index still works for the old buffer. */
+    CHECK_EQ(read_one(r, fd, vb_pool_ptr(p, a), 16 * KiB, 1), 16 * KiB);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_free(p, a), 0);
+    CHECK_RC(vb_pool_free(p, b), 0);
+    CHECK_RC(vb_pool_destroy(p), 0);
+    CHECK_RC(vb_pool_destroy(other), 0);
+    close(fd);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
+/* A full table refuses growth with VB_ENOSLOTS; the pool is unchanged. */
+static void ring_growth_without_slots(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 1, 0, &r) == 0);
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(16 * KiB, 0, 0, 0, &p) == 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+    CHECK_RC(vb_pool_register(p, r), 0);
+    int32_t a = vb_pool_alloc(p, 16 * KiB);
+    REQUIRE(a >= 0);
+    EXPECT_REFUSED(p, vb_pool_alloc(p, 4096), VB_ENOSLOTS);
+    CHECK_RC(vb_pool_free(p, a), 0);
+    CHECK_RC(vb_pool_destroy(p), 0);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
+/* A ring that goes first leaves its pools working, unregistered. */
+static void ring_destroy_detaches_pools(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 4, 0, &r) == 0);
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(16 * KiB, 0, 0, 0, &p) == 0);
+    CHECK_RC(vb_pool_register(p, r), 0);
+    double pinned = vb_pinned_bytes();
+    CHECK_RC(vb_ring_destroy(r), 0);
+    CHECK_EQ(vb_pool_reg_index(p), -1);
+    CHECK_EQ(vb_pinned_bytes(), pinned - 16 * KiB);
+    int32_t h = vb_pool_alloc(p, 4096);
+    CHECK_EQ((int32_t)vb_pool_out(p)[VB_OUT_BUF_INDEX], -1);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_free(p, h), 0);
+    CHECK_RC(vb_pool_destroy(p), 0);
+}
+
+const test_case ring_tests[] = {
+    TEST(ring_read_fixed_and_efault),
+    TEST(ring_growth_registers_new_arena),
+    TEST(ring_growth_without_slots),
+    TEST(ring_destroy_detaches_pools),
+    TEST_END,
+};
