@@ -192,6 +192,14 @@ static int32_t buddy_free(void *self, uint32_t page) {
     return (int32_t)(VB_PAGE_SIZE << k);
 }
 
+static int32_t buddy_reuse(void *self, uint32_t page, uint32_t size, uint32_t *capacity) {
+    const buddy *b = self;
+    uint32_t k = order_for(size);
+    if (page >= b->npages || b->state[page] != ST_LIVE || b->order[page] != k) return -1;
+    *capacity = VB_PAGE_SIZE << k;
+    return (int32_t)page;
+}
+
 static uint32_t buddy_capacity(void *self, uint32_t page) {
     const buddy *b = self;
     if (page >= b->npages || b->state[page] != ST_LIVE) return 0;
@@ -345,6 +353,7 @@ static const vb_backing_vtable buddy_vtable = {
     .oversize_fallback = false,
     .alloc = buddy_alloc,
     .free = buddy_free,
+    .reuse = buddy_reuse,
     .capacity = buddy_capacity,
     .region = buddy_region,
     .live = buddy_live,

@@ -74,6 +74,7 @@ int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags,
     p->live_arenas = 1;
     p->max_arenas = 1;
     slot_fill(p, 0, backing);
+    p->arena0 = backing;
     set_cur(p, 0);
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
     atomic_fetch_add_explicit(&live_pools, 1, memory_order_relaxed);
@@ -225,8 +226,9 @@ __attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
 static inline int32_t served(vb_pool *p, uint32_t i, int32_t page, uint32_t cap, int32_t reg) {
     p->out[VB_OUT_CAPACITY] = cap;
     /* A registered arena is split into 1 GiB registrations and no block
-     * straddles a 1 GiB line, so the index follows from the page. */
-    p->out[VB_OUT_BUF_INDEX] = reg < 0 ? (uint32_t)-1 : (uint32_t)(reg + (page >> 18));
+     * straddles a 1 GiB line, so the index follows from the page.  Without
+     * a branch: reg >> 31 is all ones exactly when unregistered (-1). */
+    p->out[VB_OUT_BUF_INDEX] = (uint32_t)(reg + (page >> 18)) | (uint32_t)(reg >> 31);
     p->allocs++;
     return make_handle(i, (uint32_t)page);
 }
@@ -269,10 +271,20 @@ __attribute__((noinline)) static int32_t alloc_slow(vb_pool *p, uint32_t size, i
 int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
     uint32_t queued = p->out[VB_OUT_QUEUED];
     if (__builtin_expect(queued != 0, 1)) {
-        /* The usual case: the one buffer released since the last alloc. */
-        if (queued == 1) {
+        /* The usual case: the one buffer released since the last alloc,
+         * from arena 0.  When it is what this request would get anyway (a
+         * LIFO free list hands back the block just freed), it stays live
+         * and is handed out again: one call into the backing pool instead
+         * of a free and an alloc. */
+        int32_t h = (int32_t)p->out[VB_OUT_QUEUE];
+        if (queued == 1 && ((uint32_t)h >> VB_HANDLE_PAGE_BITS) == 0) {
             p->out[VB_OUT_QUEUED] = 0;
-            if (__builtin_expect(pool_free(p, (int32_t)p->out[VB_OUT_QUEUE]) != 0, 0))
+            uint32_t cap;
+            if (p->cur_arena == 0 && size != 0) {
+                int32_t page = p->vt->reuse(p->arena0, (uint32_t)h, size, &cap);
+                if (page >= 0) return served(p, 0, page, cap, p->cur_reg);
+            }
+            if (__builtin_expect(p->vt->free(p->arena0, (uint32_t)h) < 0, 0))
                 p->out[VB_OUT_QUEUE_ERRORS]++;
         } else {
             vb_pool_flush(p);

@@ -25,6 +25,11 @@ typedef struct vb_backing_vtable {
     /* Free the block starting at `page`; VB_EDOUBLEFREE / VB_EINTERIOR /
      * VB_EFAULT leave the pool unchanged. */
     int32_t (*free)(void *self, uint32_t page);
+    /* The release-then-alloc pair in one call: when the live block at `page`
+     * is exactly what alloc(size) would hand out next (same order or class:
+     * the block a LIFO free list would return), keep it live and return
+     * `page` with its capacity; otherwise return -1 and change nothing. */
+    int32_t (*reuse)(void *self, uint32_t page, uint32_t size, uint32_t *capacity);
     /* Capacity of the live block starting at `page`, or 0. */
     uint32_t (*capacity)(void *self, uint32_t page);
     /* The arena this backing pool carves up. */

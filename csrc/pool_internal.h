@@ -26,6 +26,7 @@ struct vb_pool {
     void *cur;
     uint32_t cur_arena;
     int32_t cur_reg; /* arenas[cur_arena].reg_index */
+    void *arena0;    /* arenas[0].backing, which never changes */
     const vb_backing_vtable *vt;
     vb_arena_slot *arenas; /* max_arenas slots; arena 0 is never returned */
     uint32_t narenas;      /* slots ever used: [0, narenas) */

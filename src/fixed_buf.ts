@@ -25,6 +25,13 @@ export interface BufOwner {
   readonly registrar: object | null;
 }
 
+/** Kept out of release() so that release stays small enough to inline. */
+function busyError(pool: string, requests: number): BufferBusyError {
+  return new BufferBusyError(
+    `buffer of pool "${pool}" is in use by ${requests} I/O request(s): await them before release`,
+  );
+}
+
 /** Guards the constructor: only pools make FixedBufs. */
 export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 /** Internal: marks the buffer in use by the kernel (I/O in flight). */
@@ -105,11 +112,7 @@ export class FixedBuf {
   release(): void {
     const owner = this.#owner;
     if (owner === null) return;
-    if (this.#busy !== 0) {
-      throw new BufferBusyError(
-        `buffer of pool "${owner.name}" is in use by ${this.#busy} I/O request(s): await them before release`,
-      );
-    }
+    if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
     this.#owner = null;
     this.#bytes = null;
     owner.free(this.#handle);

@@ -160,7 +160,9 @@ export abstract class NativePool implements BufPool {
   #epoch = -1;
   #stats = new Float64Array(Stat.LEN);
   #waiters: Waiter[] = [];
-  #serveQueued = false;
+  /** True while waiters exist and no serving pass is queued: the one flag
+   * free() reads, so releases cost nothing extra while nobody waits. */
+  #wakeWaiters = false;
   /** The hot FFI functions, held directly (no lookup on the symbols object). */
   #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
 
@@ -249,13 +251,14 @@ export abstract class NativePool implements BufPool {
       signal.addEventListener("abort", waiter.onAbort, { once: true });
     }
     this.#waiters.push(waiter);
+    this.#wakeWaiters = true;
     return promise;
   }
 
   /** Serves waiters in order; a size that cannot be served blocks only
    * the later waiters of that same size. */
   #serveWaiters = (): void => {
-    this.#serveQueued = false;
+    this.#wakeWaiters = this.#waiters.length !== 0;
     if (this.#ptr === null) return;
     const blocked = new Set<number>();
     for (const w of [...this.#waiters]) {
@@ -280,6 +283,7 @@ export abstract class NativePool implements BufPool {
   #dropWaiter(w: Waiter): void {
     const i = this.#waiters.indexOf(w);
     if (i >= 0) this.#waiters.splice(i, 1);
+    if (this.#waiters.length === 0) this.#wakeWaiters = false;
     if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
   }
 
@@ -299,8 +303,8 @@ export abstract class NativePool implements BufPool {
     out[Out.QUEUE + n] = handle;
     out[Out.QUEUED] = n + 1;
     if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_pool_flush(this.#ptr!);
-    if (this.#waiters.length !== 0 && !this.#serveQueued) {
-      this.#serveQueued = true;
+    if (this.#wakeWaiters) {
+      this.#wakeWaiters = false;
       queueMicrotask(this.#serveWaiters);
     }
   }

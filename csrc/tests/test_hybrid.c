@@ -461,14 +461,14 @@ static void hybrid_check_detects_corruption(void) {
     c->top--;
     CHECK_POOL(p);
 
-    c->stack[c->top++] = 0; /* the live block on the free stack */
+    c->stack[c->top++] = c->first_page; /* the live block on the free stack */
     CHECK_CORRUPT(p, "both free and live");
     c->top--;
     CHECK_POOL(p);
 
-    bit_clear(c->live_bits, 0); /* a live block that is on no list at all */
+    bit_clear(hy->live, c->first_page); /* a live block that is on no list at all */
     CHECK_CORRUPT(p, "live + 3 free");
-    bit_set(c->live_bits, 0);
+    bit_set(hy->live, c->first_page);
     CHECK_POOL(p);
 
     uint32_t page = slab_page(&small, 1); /* the first 8K page, claimed by class 0 */
