@@ -1,5 +1,5 @@
 /*
- * registered.c - the seed's RegisteredPool: binds a pool to a registrar.
+ * registered.c - the seed's RegisteredPool: binds a pool to registrars.
  *
  * Registering hands each arena of the pool (split at the kernel's 1 GiB
  * limit per buffer) to the registrar and stores the first index in the
@@ -8,6 +8,12 @@
  * registered on its own (the ring's sparse table takes it in free slots),
  * so buffers already handed out keep their indexes.  Neither the pool nor
  * the registrar learns how the other works.
+ *
+ * A pool may be registered with several rings.  Its arenas then take the
+ * same indexes in every ring (a buffer carries one index), found free in all
+ * of them; the first ring pins the memory and the others clone its entries
+ * (no second pin, no second memlock charge) or, on kernels that cannot
+ * clone a range, register the same memory again.
  *
  * Pinned memory is charged to RLIMIT_MEMLOCK by the kernel (unless the
  * process has CAP_IPC_LOCK).  Over the limit the kernel answers a bare
@@ -29,16 +35,24 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* How one arena is held in one ring. */
+enum { HELD_NOT = 0, HELD_PINNED = 1, HELD_CLONED = 2 };
+
+/* One pool in one registrar. */
 struct vb_registration {
     vb_pool *pool;
     vb_registrar *registrar;
-    uint64_t bytes; /* pinned for this pool, all arenas */
-    vb_registration *next;
+    vb_registration *next;      /* in the registrar's list */
+    vb_registration *next_pool; /* in the pool's list */
+    uint8_t held[VB_MAX_ARENAS]; /* HELD_* per arena */
 };
 
 /* Bytes this process pinned through us: the kernel's per-user count also
  * holds other processes' pins, which we cannot see. */
 static _Atomic uint64_t pinned_bytes;
+
+static void pinned_add(uint64_t n) { atomic_fetch_add_explicit(&pinned_bytes, n, memory_order_relaxed); }
+static void pinned_sub(uint64_t n) { atomic_fetch_sub_explicit(&pinned_bytes, n, memory_order_relaxed); }
 
 double vb_memlock_limit(void) {
     struct rlimit rl;
@@ -69,94 +83,145 @@ static int32_t memlock_check(vb_pool *p, uint64_t bytes) {
     return VB_EMEMLOCK;
 }
 
-/* Registers one arena: its 1 GiB pieces under consecutive indexes.  Arenas
- * are page-aligned and no block crosses a 1 GiB line (buddy's largest order
- * is 1 GiB; a hybrid arena is at most 1 GiB), so every buffer lies inside
- * one registered buffer. */
-static int32_t register_arena(vb_registration *reg, vb_pool *p, uint32_t i) {
-    vb_arena_slot *s = &p->arenas[i];
-    vb_registrar *r = reg->registrar;
-    uint32_t n = (uint32_t)((s->size + VB_MAX_REG_BUFFER_SIZE - 1) / VB_MAX_REG_BUFFER_SIZE);
-    if (!r->no_memlock_precheck) {
-        int32_t rc = memlock_check(p, s->size);
-        if (rc) return rc;
+/* The first index where n slots are free in every ring of the pool. */
+static int64_t common_free_run(const vb_pool *p, uint32_t n) {
+    int64_t at = 0;
+    for (;;) {
+        int moved = 0;
+        for (const vb_registration *r = p->registration; r; r = r->next_pool) {
+            int64_t f = r->registrar->ops->find_free(r->registrar->self, (uint32_t)at, n);
+            if (f < 0) return -1;
+            if (f != at) at = f, moved = 1;
+        }
+        if (!moved) return at;
     }
+}
+
+/* Drops arena i from one ring. */
+static void release_arena(vb_registration *r, vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (r->held[i] == HELD_NOT) return;
+    r->registrar->ops->unregister(r->registrar->self, (uint32_t)s->reg_index, s->reg_count);
+    if (r->held[i] == HELD_PINNED) {
+        /* A clone elsewhere keeps the pages pinned: it holds the pin now. */
+        vb_registration *heir = p->registration;
+        while (heir && heir->held[i] != HELD_CLONED) heir = heir->next_pool;
+        if (heir) heir->held[i] = HELD_PINNED;
+        else pinned_sub(s->size);
+    }
+    r->held[i] = HELD_NOT;
+}
+
+/* Forgets arena i's indexes once no ring holds it. */
+static void forget_indexes(vb_pool *p, uint32_t i) {
+    p->arenas[i].reg_index = -1;
+    p->arenas[i].reg_count = 0;
+    if (p->cur_arena == i) p->cur_reg = -1;
+}
+
+/* Registers arena i in every ring of the pool, at the same indexes in
+ * each.  Arenas are page-aligned and no block crosses a 1 GiB line (buddy's
+ * largest order is 1 GiB; a hybrid arena is at most 1 GiB), so every buffer
+ * lies inside one registered buffer.  All or nothing. */
+static int32_t register_arena(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    uint32_t n = (uint32_t)((s->size + VB_MAX_REG_BUFFER_SIZE - 1) / VB_MAX_REG_BUFFER_SIZE);
     struct iovec iov[VB_MAX_ARENA_SIZE / VB_MAX_REG_BUFFER_SIZE + 1];
     for (uint32_t k = 0; k < n; k++) {
         uint64_t off = (uint64_t)k * VB_MAX_REG_BUFFER_SIZE, len = s->size - off;
         iov[k].iov_base = s->base + off;
         iov[k].iov_len = len < VB_MAX_REG_BUFFER_SIZE ? len : VB_MAX_REG_BUFFER_SIZE;
     }
-    int32_t first = r->ops->register_regions(r->self, iov, n);
-    if (first < 0) return first == -ENOMEM ? VB_EKMEMLOCK : first;
-    s->reg_index = first;
+    int64_t first = common_free_run(p, n);
+    if (first < 0) return VB_ENOSLOTS;
+    s->reg_index = (int32_t)first;
     s->reg_count = n;
-    if (p->cur_arena == i) p->cur_reg = first;
-    reg->bytes += s->size;
-    atomic_fetch_add_explicit(&pinned_bytes, s->size, memory_order_relaxed);
+    const vb_registration *pinned_in = 0;
+    int32_t rc = 0;
+    for (vb_registration *r = p->registration; r && !rc; r = r->next_pool) {
+        const vb_registrar_ops *ops = r->registrar->ops;
+        if (pinned_in && ops->clone_from(r->registrar->self, pinned_in->registrar->self,
+                                         (uint32_t)first, n) == 0) {
+            r->held[i] = HELD_CLONED;
+            continue;
+        }
+        if (!r->registrar->no_memlock_precheck && (rc = memlock_check(p, s->size)) != 0) break;
+        rc = ops->register_at(r->registrar->self, (uint32_t)first, iov, n);
+        if (rc) {
+            if (rc == -ENOMEM) rc = VB_EKMEMLOCK;
+            break;
+        }
+        r->held[i] = HELD_PINNED;
+        pinned_add(s->size);
+        if (!pinned_in) pinned_in = r;
+    }
+    if (rc) {
+        for (vb_registration *r = p->registration; r; r = r->next_pool) release_arena(r, p, i);
+        forget_indexes(p, i);
+        return rc;
+    }
+    if (p->cur_arena == i) p->cur_reg = (int32_t)first;
     return 0;
 }
 
-/* Forgets an arena's indexes (the registrar has already dropped them). */
-static void forget_arena(vb_registration *reg, vb_pool *p, uint32_t i) {
-    vb_arena_slot *s = &p->arenas[i];
-    if (s->reg_index < 0) return;
-    s->reg_index = -1;
-    s->reg_count = 0;
-    if (p->cur_arena == i) p->cur_reg = -1;
-    reg->bytes -= s->size;
-    atomic_fetch_sub_explicit(&pinned_bytes, s->size, memory_order_relaxed);
-}
-
-static void unregister_arena(vb_registration *reg, vb_pool *p, uint32_t i) {
-    vb_arena_slot *s = &p->arenas[i];
-    if (s->reg_index < 0) return;
-    reg->registrar->ops->unregister(reg->registrar->self, (uint32_t)s->reg_index, s->reg_count);
-    forget_arena(reg, p, i);
-}
-
-int32_t vb_registration_add_arena(vb_pool *p, uint32_t i) {
-    return register_arena(p->registration, p, i);
-}
+int32_t vb_registration_add_arena(vb_pool *p, uint32_t i) { return register_arena(p, i); }
 
 void vb_registration_remove_arena(vb_pool *p, uint32_t i) {
-    unregister_arena(p->registration, p, i);
+    for (vb_registration *r = p->registration; r; r = r->next_pool) release_arena(r, p, i);
+    forget_indexes(p, i);
 }
 
-/* Drops a registration's bookkeeping: the pool goes on unregistered. */
-static void forget(vb_registration *reg) {
+/* Unlinks a registration from its registrar and its pool and frees it
+ * (its arenas must be released first).  The pool forgets its indexes when
+ * no ring is left. */
+static void unlink_registration(vb_registration *reg) {
     vb_registration **link = &reg->registrar->regs;
     while (*link != reg) link = &(*link)->next;
     *link = reg->next;
     vb_pool *p = reg->pool;
-    for (uint32_t i = 0; i < p->narenas; i++) forget_arena(reg, p, i);
-    p->registration = 0;
-    p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
+    for (link = &p->registration; *link != reg;) link = &(*link)->next_pool;
+    *link = reg->next_pool;
+    if (!p->registration) {
+        for (uint32_t i = 0; i < p->narenas; i++) forget_indexes(p, i);
+        p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
+    }
     free(reg);
 }
 
 int32_t vb_pool_unregister(vb_pool *p) {
     if (!p) return VB_EINVAL;
-    vb_registration *reg = p->registration;
-    if (!reg) return 0;
-    for (uint32_t i = 0; i < p->narenas; i++) unregister_arena(reg, p, i);
-    forget(reg);
+    while (p->registration) {
+        vb_registration *r = p->registration;
+        for (uint32_t i = 0; i < p->narenas; i++) release_arena(r, p, i);
+        unlink_registration(r);
+    }
     return 0;
 }
 
-int32_t vb_pool_register(vb_pool *p, vb_ring *ring) {
-    if (!p || !ring) return VB_EINVAL;
+int32_t vb_pool_register_rings(vb_pool *p, vb_ring *const *rings, uint32_t n) {
+    if (!p || !rings || n == 0 || n > VB_MAX_POOL_RINGS) return VB_EINVAL;
     if (p->registration) return VB_EBUSY;
-    vb_registration *reg = calloc(1, sizeof *reg);
-    if (!reg) return VB_ENOMEM;
-    reg->pool = p;
-    reg->registrar = &ring->registrar;
-    reg->next = reg->registrar->regs;
-    reg->registrar->regs = reg;
-    p->registration = reg;
+    for (uint32_t k = 0; k < n; k++) {
+        if (!rings[k]) return VB_EINVAL;
+        for (uint32_t j = 0; j < k; j++)
+            if (rings[j] == rings[k]) return VB_EINVAL;
+    }
+    for (uint32_t k = n; k-- > 0;) { /* pool list in the given order */
+        vb_registration *r = calloc(1, sizeof *r);
+        if (!r) {
+            vb_pool_unregister(p);
+            return VB_ENOMEM;
+        }
+        r->pool = p;
+        r->registrar = &rings[k]->registrar;
+        r->next = r->registrar->regs;
+        r->registrar->regs = r;
+        r->next_pool = p->registration;
+        p->registration = r;
+    }
     for (uint32_t i = 0; i < p->narenas; i++) {
         if (!p->arenas[i].backing) continue;
-        int32_t rc = register_arena(reg, p, i);
+        int32_t rc = register_arena(p, i);
         if (rc) {
             vb_pool_unregister(p); /* all or nothing */
             return rc;
@@ -165,8 +230,28 @@ int32_t vb_pool_register(vb_pool *p, vb_ring *ring) {
     return p->arenas[0].reg_index;
 }
 
+int32_t vb_pool_register(vb_pool *p, vb_ring *ring) { return vb_pool_register_rings(p, &ring, 1); }
+
 int32_t vb_pool_reg_index(vb_pool *p) { return p ? p->arenas[0].reg_index : -1; }
 
+int32_t vb_pool_reg_mode(vb_pool *p, vb_ring *ring) {
+    if (!p || !ring) return VB_EINVAL;
+    for (const vb_registration *r = p->registration; r; r = r->next_pool) {
+        if (r->registrar != &ring->registrar) continue;
+        int32_t mode = 0;
+        for (uint32_t i = 0; i < p->narenas; i++) mode |= r->held[i];
+        return mode;
+    }
+    return 0;
+}
+
+/* The registrar goes away (its ring is destroyed, which empties its table
+ * in the kernel anyway): every pool in it goes on without it. */
 void vb_registrations_detach(vb_registrar *r) {
-    while (r->regs) forget(r->regs);
+    while (r->regs) {
+        vb_registration *reg = r->regs;
+        vb_pool *p = reg->pool;
+        for (uint32_t i = 0; i < p->narenas; i++) release_arena(reg, p, i);
+        unlink_registration(reg);
+    }
 }

@@ -19,10 +19,15 @@
 #define VB_REG_PAGE_SHIFT 18u
 
 typedef struct vb_registrar_ops {
-    /* Registers n regions under consecutive indexes; returns the first
-     * index, or a negative error.  Each region is at most
-     * VB_MAX_REG_BUFFER_SIZE bytes. */
-    int32_t (*register_regions)(void *self, const struct iovec *iov, uint32_t n);
+    /* First index at or after `from` that starts n free slots, or -1. */
+    int64_t (*find_free)(void *self, uint32_t from, uint32_t n);
+    /* Registers n regions (each at most VB_MAX_REG_BUFFER_SIZE bytes) at
+     * indexes [first, first + n); 0 or a negative error. */
+    int32_t (*register_at)(void *self, uint32_t first, const struct iovec *iov, uint32_t n);
+    /* Shares indexes [first, first + n) of another registrar of the same
+     * kind, same indexes here, without pinning the memory again; 0, or a
+     * negative error when the kernel cannot (then register_at instead). */
+    int32_t (*clone_from)(void *self, void *src_self, uint32_t first, uint32_t n);
     /* Frees the indexes [first, first + n). */
     int32_t (*unregister)(void *self, uint32_t first, uint32_t n);
 } vb_registrar_ops;

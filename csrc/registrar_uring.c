@@ -6,6 +6,12 @@
  * with io_uring_register_buffers_update_tag and unregistering empties them
  * again.  Nothing already registered is ever re-registered, so pools can come
  * and go (and grow) while I/O runs on other slots.
+ *
+ * A pool used by several rings has the same indexes in each (a FixedBuf
+ * carries one bufIndex).  The kernel can share registered buffers between
+ * rings without pinning or charging them again (IORING_REGISTER_CLONE_BUFFERS
+ * with a range and DST_REPLACE, Linux 6.13); where it cannot, the same memory
+ * is simply registered again at the same slots.
  */
 #include "registrar_uring.h"
 
@@ -14,6 +20,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Not in Debian's liburing 2.3 headers: the kernel's own values. */
+#define VB_IORING_REGISTER_CLONE_BUFFERS 30u
+#define VB_IORING_REGISTER_DST_REPLACE (1u << 1)
+
+struct vb_clone_buffers { /* struct io_uring_clone_buffers, Linux 6.13 */
+    uint32_t src_fd;
+    uint32_t flags;
+    uint32_t src_off;
+    uint32_t dst_off;
+    uint32_t nr;
+    uint32_t pad[3];
+};
 
 int32_t vb_uring_table_init(vb_uring_table *t, struct io_uring *ring, uint32_t slots) {
     memset(t, 0, sizeof *t);
@@ -38,35 +59,19 @@ void vb_uring_table_fini(vb_uring_table *t) {
     t->slots = 0;
 }
 
-/* First of n consecutive free slots, or -1. */
-static int64_t find_run(const vb_uring_table *t, uint32_t n) {
-    for (uint32_t i = 0, run = 0; i < t->slots; i++) {
+/* First of n consecutive free slots at or after `from`, or -1. */
+static int64_t uring_find_free(void *self, uint32_t from, uint32_t n) {
+    const vb_uring_table *t = self;
+    if (n == 0) return -1;
+    for (uint32_t i = from, run = 0; i < t->slots; i++) {
         run = t->used[i] ? 0 : run + 1;
         if (run == n) return (int64_t)i + 1 - n;
     }
     return -1;
 }
 
-static int32_t uring_register(void *self, const struct iovec *iov, uint32_t n) {
-    vb_uring_table *t = self;
-    if (n == 0) return VB_EINVAL;
-    int64_t first = find_run(t, n);
-    if (first < 0) return VB_ENOSLOTS;
-    int rc = io_uring_register_buffers_update_tag(t->ring, (unsigned)first, iov, 0, n);
-    if (rc < 0) return rc;
-    if ((uint32_t)rc != n) { /* partial: undo what went in */
-        struct iovec empty[1] = {{0, 0}};
-        for (int i = 0; i < rc; i++)
-            io_uring_register_buffers_update_tag(t->ring, (unsigned)first + (unsigned)i, empty, 0, 1);
-        return -EIO;
-    }
-    memset(t->used + first, 1, n);
-    return (int32_t)first;
-}
-
-static int32_t uring_unregister(void *self, uint32_t first, uint32_t n) {
-    vb_uring_table *t = self;
-    if (first + n > t->slots) return VB_EINVAL;
+/* Empties slots [first, first + n) in the kernel's table. */
+static int32_t clear_slots(vb_uring_table *t, uint32_t first, uint32_t n) {
     int32_t err = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct iovec empty = {0, 0};
@@ -77,7 +82,45 @@ static int32_t uring_unregister(void *self, uint32_t first, uint32_t n) {
     return err;
 }
 
+static int32_t uring_register_at(void *self, uint32_t first, const struct iovec *iov, uint32_t n) {
+    vb_uring_table *t = self;
+    if (n == 0 || (uint64_t)first + n > t->slots) return VB_ENOSLOTS;
+    int rc = io_uring_register_buffers_update_tag(t->ring, first, iov, 0, n);
+    if (rc < 0) return rc;
+    if ((uint32_t)rc != n) { /* partial: undo what went in */
+        clear_slots(t, first, (uint32_t)rc);
+        return -EIO;
+    }
+    memset(t->used + first, 1, n);
+    return 0;
+}
+
+static int32_t uring_clone_from(void *self, void *src_self, uint32_t first, uint32_t n) {
+    vb_uring_table *t = self;
+    const vb_uring_table *src = src_self;
+    if (n == 0 || (uint64_t)first + n > t->slots) return VB_ENOSLOTS;
+    struct vb_clone_buffers arg;
+    memset(&arg, 0, sizeof arg);
+    arg.src_fd = (uint32_t)src->ring->ring_fd;
+    arg.flags = VB_IORING_REGISTER_DST_REPLACE; /* our table exists: sparse */
+    arg.src_off = first;
+    arg.dst_off = first;
+    arg.nr = n;
+    long rc = syscall(__NR_io_uring_register, t->ring->ring_fd, VB_IORING_REGISTER_CLONE_BUFFERS, &arg, 1);
+    if (rc < 0) return -errno; /* EINVAL before 6.13: the caller registers instead */
+    memset(t->used + first, 1, n);
+    return 0;
+}
+
+static int32_t uring_unregister(void *self, uint32_t first, uint32_t n) {
+    vb_uring_table *t = self;
+    if ((uint64_t)first + n > t->slots) return VB_EINVAL;
+    return clear_slots(t, first, n);
+}
+
 const vb_registrar_ops vb_uring_registrar_ops = {
-    .register_regions = uring_register,
+    .find_free = uring_find_free,
+    .register_at = uring_register_at,
+    .clone_from = uring_clone_from,
     .unregister = uring_unregister,
 };

@@ -7,6 +7,8 @@
 
 /** Page size every buffer is aligned to. */
 export const PAGE_SIZE = 4096;
+/** Most rings one pool may be registered with (VB_MAX_POOL_RINGS). */
+export const MAX_POOL_RINGS = 8;
 /** Most arenas one pool may grow to (VB_MAX_ARENAS). */
 export const MAX_ARENAS = 1024;
 /** Handles are [arena:11][page:20]. */

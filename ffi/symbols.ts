@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -73,6 +73,9 @@ export const symbols = {
   vb_io_uring_disabled: { parameters: [], result: "i32" },
 
   vb_pool_register: { parameters: ["pointer", "pointer"], result: "i32" },
+  // (pool, rings as a BigUint64Array of addresses, count)
+  vb_pool_register_rings: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  vb_pool_reg_mode: { parameters: ["pointer", "pointer"], result: "i32" },
   vb_pool_unregister: { parameters: ["pointer"], result: "i32" },
   vb_pool_reg_index: { parameters: ["pointer"], result: "i32" },
   vb_memlock_limit: { parameters: [], result: "f64" },

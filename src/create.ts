@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Flag, MAX_ARENAS } from "../ffi/constants.ts";
+import { Flag, MAX_ARENAS, MAX_POOL_RINGS } from "../ffi/constants.ts";
 import { VeloqError } from "./errors.ts";
 import { boolOption, enumOption, intOption, nameOption } from "./options.ts";
 import { describe, errnoName } from "./native_errors.ts";
@@ -33,12 +33,15 @@ export interface CommonPoolOptions {
   /** Growth when the pool is full (default: none). */
   growth?: GrowthOptions;
   /**
-   * Register the pool's arena with this ring's buffer table, so its buffers
-   * carry a `bufIndex` and ring I/O on them is READ_FIXED/WRITE_FIXED.
-   * Throws MemlockError / RegistrationError when that is refused. The pool
-   * must be closed before the ring to stay registered for its whole life.
+   * Register the pool's arenas with this ring's buffer table (or with each
+   * of several rings, at the same indexes), so its buffers carry a
+   * `bufIndex` and ring I/O on them is READ_FIXED/WRITE_FIXED. With several
+   * rings the memory is pinned once: the other rings share the first one's
+   * entries (Linux 6.13+; older kernels register it again, charging
+   * RLIMIT_MEMLOCK again). Throws MemlockError / RegistrationError when
+   * refused. A pool outliving a ring goes on unregistered in it.
    */
-  registrar?: Ring;
+  registrar?: Ring | readonly Ring[];
 }
 
 /** How a full pool grows: by whole arenas of the same shape. */
@@ -60,7 +63,7 @@ let poolCount = 0;
 export function commonOptions(
   kind: string,
   options: CommonPoolOptions,
-): { flags: number; name: string; registrar: Ring | undefined; maxArenas: number } {
+): { flags: number; name: string; registrars: Ring[]; maxArenas: number } {
   const onExhausted = enumOption(
     "onExhausted",
     options.onExhausted,
@@ -81,16 +84,33 @@ export function commonOptions(
   const maxArenas = intOption("growth.maxArenas", growth.maxArenas, 1, MAX_ARENAS, 1);
   const releaseEmpty = boolOption("growth.releaseEmpty", growth.releaseEmpty, false);
   const name = nameOption(options.name, `${kind}-${++poolCount}`);
-  const registrar = options.registrar;
-  if (registrar !== undefined && !(registrar instanceof Ring)) {
-    throw new TypeError("option registrar must be a Ring");
-  }
+  const registrars = registrarOption(options.registrar);
   let flags = 0;
   if (onExhausted === "fallback") flags |= Flag.FALLBACK_ON_EXHAUSTED;
   if (prefault) flags |= Flag.POPULATE;
   if (alignment === 2097152) flags |= Flag.HUGE_PAGES;
   if (releaseEmpty) flags |= Flag.RELEASE_EMPTY_ARENAS;
-  return { flags, name, registrar, maxArenas };
+  return { flags, name, registrars, maxArenas };
+}
+
+/** Checks the registrar option: a Ring, or 1 to 8 distinct Rings. */
+function registrarOption(value: unknown): Ring[] {
+  if (value === undefined) return [];
+  const rings = Array.isArray(value) ? value : [value];
+  if (rings.length === 0 || rings.length > MAX_POOL_RINGS) {
+    throw new RangeError(
+      `option registrar must name 1 to ${MAX_POOL_RINGS} rings, got ${rings.length}`,
+    );
+  }
+  rings.forEach((r, i) => {
+    if (!(r instanceof Ring)) {
+      throw new TypeError(
+        `option registrar must be a Ring or an array of Rings (entry ${i} is not)`,
+      );
+    }
+    if (rings.indexOf(r) !== i) throw new TypeError("option registrar names the same Ring twice");
+  });
+  return rings;
 }
 
 /** The error for a create call that returned `code`. */

@@ -21,8 +21,8 @@ export interface BufOwner {
   view(handle: number, capacity: number): Uint8Array;
   /** The buffer's address. */
   pointer(handle: number): Deno.PointerObject;
-  /** The Ring the owner's memory is registered with, or null. */
-  readonly registrar: object | null;
+  /** The Rings the owner's memory is registered with (same index in each). */
+  readonly registrars: readonly object[];
 }
 
 /** Kept out of release() so that release stays small enough to inline. */
@@ -36,7 +36,7 @@ function busyError(pool: string, requests: number): BufferBusyError {
 export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 /** Internal: marks the buffer in use by the kernel (I/O in flight). */
 export const kBusy: unique symbol = Symbol("veloq.busy");
-/** Internal: the ring the buffer's memory is registered with, for the Ring. */
+/** Internal: the rings the buffer's memory is registered with, for the Ring. */
 export const kRegistrar: unique symbol = Symbol("veloq.registrar");
 
 /**
@@ -129,12 +129,12 @@ export class FixedBuf {
     this.#busy += delta;
   }
 
-  /** @ignore Internal: the ring this buffer's pool is registered with, or
-   * null; throws once released. */
-  [kRegistrar](): object | null {
+  /** @ignore Internal: the rings this buffer's pool is registered with;
+   * throws once released. */
+  [kRegistrar](): readonly object[] {
     const owner = this.#owner;
     if (owner === null) throw this.#released("I/O");
-    return owner.registrar;
+    return owner.registrars;
   }
 
   #released(what: string): BufferReleasedError {

@@ -21,7 +21,7 @@ import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
 import { FixedBuf, kCreate } from "./fixed_buf.ts";
 import { registerPool, registrationError } from "./registration.ts";
-import type { Ring } from "./ring.ts";
+import { kRingPtr, type Ring } from "./ring.ts";
 
 /** Figures of one size class (HybridPool). */
 export interface ClassStats {
@@ -135,7 +135,7 @@ export interface BufPool extends Disposable {
 export interface NativePoolInit {
   ptr: Deno.PointerObject;
   name: string;
-  registrar?: Ring;
+  registrars: Ring[];
   maxArenas: number;
 }
 
@@ -146,8 +146,10 @@ export interface NativePoolInit {
 export abstract class NativePool implements BufPool {
   /** The pool's name, used in messages. */
   readonly name: string;
-  /** The ring this pool's arenas are registered with, or null. */
+  /** The (first) ring this pool's arenas are registered with, or null. */
   readonly registrar: Ring | null;
+  /** Every ring this pool's arenas are registered with, same index in each. */
+  readonly registrars: readonly Ring[];
   #lib: VeloqLib;
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
@@ -180,7 +182,8 @@ export abstract class NativePool implements BufPool {
     this.#out = new Uint32Array(outBuf);
     this.#outIndex = new Int32Array(outBuf);
     this.#refreshArenas();
-    this.registrar = init.registrar ?? null;
+    this.registrars = Object.freeze([...init.registrars]);
+    this.registrar = init.registrars[0] ?? null;
     const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
     if (init.maxArenas > 1) {
       const rc = this.#sym.vb_pool_set_max_arenas(init.ptr, init.maxArenas);
@@ -190,9 +193,9 @@ export abstract class NativePool implements BufPool {
         throw poolError(rc, this);
       }
     }
-    if (init.registrar) {
+    if (init.registrars.length !== 0) {
       try {
-        registerPool(init.ptr, init.registrar, this.name, size);
+        registerPool(init.ptr, init.registrars, this.name, size);
       } catch (e) {
         this.#sym.vb_pool_destroy(init.ptr);
         this.#ptr = null;
@@ -287,6 +290,18 @@ export abstract class NativePool implements BufPool {
     if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
   }
 
+  /**
+   * How this pool's memory is held in `ring`: "pinned" (registered there),
+   * "cloned" (shares another ring's registration: pinned and charged to
+   * RLIMIT_MEMLOCK once), or null when not registered there (any more).
+   */
+  registrationIn(ring: Ring): "pinned" | "cloned" | null {
+    const ptr = this.#live();
+    if (ring.closed || !this.registrars.includes(ring)) return null;
+    const mode = this.#sym.vb_pool_reg_mode(ptr, ring[kRingPtr]());
+    return mode & 1 ? "pinned" : mode & 2 ? "cloned" : null;
+  }
+
   /** Number of allocAsync calls waiting for memory. */
   get waiting(): number {
     return this.#waiters.length;
@@ -313,7 +328,7 @@ export abstract class NativePool implements BufPool {
   #allocError(code: number, size: number): Error {
     if (code === Err.EMEMLOCK || code === Err.EKMEMLOCK || code === Err.ENOSLOTS) {
       const bytes = Number(this.#sym.vb_pool_region_size(this.#ptr!, 0));
-      return registrationError(code, this.#ptr!, this.registrar!, this.name, bytes, "grow");
+      return registrationError(code, this.#ptr!, this.registrars, this.name, bytes, "grow");
     }
     return poolError(code, this, size);
   }

@@ -16,17 +16,20 @@ const MEMLOCK_FIX =
   "LimitMEMLOCK= in a systemd unit, `--ulimit memlock=-1` for docker, " +
   "or grant CAP_IPC_LOCK; or register a smaller pool.";
 
-/** Registers every arena of the pool in the ring's buffer table; returns
- * the first registered index. */
+/** Registers every arena of the pool in the buffer table of each ring,
+ * at the same indexes; returns the first registered index. */
 export function registerPool(
   poolPtr: Deno.PointerObject,
-  ring: Ring,
+  rings: readonly Ring[],
   poolName: string,
   bytes: number,
 ): number {
-  const rc = lib().symbols.vb_pool_register(poolPtr, ring[kRingPtr]());
+  const addrs = new BigUint64Array(
+    rings.map((r) => BigInt(Deno.UnsafePointer.value(r[kRingPtr]()))),
+  );
+  const rc = lib().symbols.vb_pool_register_rings(poolPtr, addrs, rings.length);
   if (rc >= 0) return rc;
-  throw registrationError(rc, poolPtr, ring, poolName, bytes, "register");
+  throw registrationError(rc, poolPtr, rings, poolName, bytes, "register");
 }
 
 /**
@@ -36,7 +39,7 @@ export function registerPool(
 export function registrationError(
   code: number,
   poolPtr: Deno.PointerObject,
-  ring: Ring,
+  rings: readonly Ring[],
   poolName: string,
   bytes: number,
   when: "register" | "grow",
@@ -68,7 +71,11 @@ export function registrationError(
       );
     case Err.ENOSLOTS:
       return new RegistrationError(
-        `${what}: the ring's ${ring.bufferSlots} buffer slots are taken. Create the Ring with a larger bufferSlots (up to 16384).`,
+        `${what}: no run of free slots is left in the buffer table${
+          rings.length > 1 ? "s of its rings (the same indexes must be free in every one)" : ""
+        } (bufferSlots ${
+          rings.map((r) => r.bufferSlots).join(", ")
+        }). Create the Ring with a larger bufferSlots (up to 16384).`,
         { code },
       );
     case Err.EBUSY:

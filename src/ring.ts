@@ -238,9 +238,9 @@ export class Ring implements Disposable {
   ): Promise<number> {
     const ptr = this.#ptr;
     if (ptr === null) return Promise.reject(closedError());
-    let registrar, bytes, bufIndex;
+    let registrars, bytes, bufIndex;
     try {
-      registrar = buf[kRegistrar](); // throws BufferReleasedError
+      registrars = buf[kRegistrar](); // throws BufferReleasedError
       bytes = buf.bytes;
       bufIndex = buf.bufIndex;
     } catch (e) {
@@ -253,7 +253,7 @@ export class Ring implements Disposable {
       );
     }
     // A registered index is only meaningful in the ring that holds it.
-    const index = bufIndex >= 0 && registrar === this ? bufIndex : -1;
+    const index = bufIndex >= 0 && registrars.includes(this) ? bufIndex : -1;
     const target = resolveFile(file, offset, len);
     if (target instanceof Error) return Promise.reject(target);
     const slot = this.#slot();

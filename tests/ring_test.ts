@@ -259,6 +259,7 @@ const denyUring = new URL("../zig-out/bin/vb-deny-uring", import.meta.url).pathn
 
 interface ProbeResult {
   ok: boolean;
+  modes?: string[];
   name?: string;
   message?: string;
   bufIndex?: number;
@@ -323,6 +324,15 @@ Deno.test({
     assert.equal(r.name, "MemlockError");
     assert.match(r.message!, /is full and cannot grow/);
     assert.match(r.message!, /ulimit -l/);
+  },
+});
+
+Deno.test({
+  name: "one pool on two rings is pinned and charged to RLIMIT_MEMLOCK once (clone)",
+  async fn() {
+    // 1 MiB pool, 1.5 MiB limit: a second plain registration would not fit.
+    const r = await runProbe(lowMemlock(1536 * KiB), [String(1 << 20), "two"]);
+    assert.deepEqual(r, { ok: true, bufIndex: 0, modes: ["pinned", "cloned"] });
   },
 });
 

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 3u
+#define VB_ABI_VERSION 4u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -272,9 +272,22 @@ VB_API int32_t vb_io_uring_disabled(void);
  * 1 GiB take one slot per GiB).  From then on each buffer the pool hands out
  * carries its registered index (VB_OUT_BUF_INDEX).  Returns the first index,
  * or VB_EBUSY (already registered), VB_ENOSLOTS, VB_EMEMLOCK (checked before
- * asking the kernel), or the kernel's -errno.
+ * asking the kernel), VB_EKMEMLOCK (the kernel's ENOMEM), or -errno.
  */
 VB_API int32_t vb_pool_register(vb_pool *pool, vb_ring *ring);
+/* Most rings one pool may be registered with. */
+#define VB_MAX_POOL_RINGS 8u
+/*
+ * Registers the pool with n rings at once, at the same indexes in each.
+ * The first ring pins the memory; the others share its entries through
+ * IORING_REGISTER_CLONE_BUFFERS (Linux 6.13+: no second pin, no second
+ * memlock charge) or, where the kernel cannot, register it again.  Growth
+ * registers new arenas the same way.  Same results as vb_pool_register.
+ */
+VB_API int32_t vb_pool_register_rings(vb_pool *pool, vb_ring *const *rings, uint32_t n);
+/* How the pool is held in `ring`: 0 not at all, bit 0 pinned there, bit 1
+ * cloned from another ring. */
+VB_API int32_t vb_pool_reg_mode(vb_pool *pool, vb_ring *ring);
 /* Drops the pool's registration (also done by vb_pool_destroy). */
 VB_API int32_t vb_pool_unregister(vb_pool *pool);
 /* First registered index of the pool, or -1. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define KiB 1024u
@@ -131,7 +132,58 @@ static void ring_destroy_detaches_pools(void) {
     CHECK_RC(vb_pool_destroy(p), 0);
 }
 
+/* One pool, two rings: the same index in both, the memory pinned once
+ * (the second ring clones the first's entries), growth cloned too, and
+ * the pin handed over when the first ring goes away. */
+static void ring_pool_shared_by_two_rings(void) {
+    vb_ring *a, *b;
+    REQUIRE(vb_ring_create(8, 8, 0, &a) == 0);
+    REQUIRE(vb_ring_create(8, 8, 0, &b) == 0);
+    vb_pool *other, *p;
+    REQUIRE(vb_buddy_create(16 * KiB, 0, 0, 0, &other) == 0);
+    CHECK_RC(vb_pool_register(other, b), 0); /* slot 0 taken in b only */
+    REQUIRE(vb_buddy_create(64 * KiB, 4, 6, 0, &p) == 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+    double pinned = vb_pinned_bytes();
+    vb_ring *both[] = {a, b};
+    CHECK_RC(vb_pool_register_rings(p, both, 2), 1); /* first slot free in both */
+    CHECK_RC(vb_pool_register_rings(p, both, 2), VB_EBUSY);
+    CHECK_EQ(vb_pool_reg_mode(p, a), 1);
+    int cloned = vb_pool_reg_mode(p, b) == 2;
+    test_note("%s", cloned ? "cloned" : "registered twice (kernel < 6.13)");
+    CHECK_EQ(vb_pinned_bytes(), pinned + (cloned ? 1 : 2) * 64 * KiB);
+    int fd = scratch_file(64 * KiB, 4);
+    REQUIRE(fd >= 0);
+    int32_t h = vb_pool_alloc(p, 64 * KiB);
+    REQUIRE(h >= 0);
+    CHECK_EQ((int32_t)vb_pool_out(p)[VB_OUT_BUF_INDEX], 1);
+    CHECK_EQ(read_one(a, fd, vb_pool_ptr(p, h), 64 * KiB, 1), 64 * KiB);
+    memset(vb_pool_ptr(p, h), 0, 64 * KiB);
+    CHECK_EQ(read_one(b, fd, vb_pool_ptr(p, h), 64 * KiB, 1), 64 * KiB);
+    CHECK_EQ(pattern_mismatch(vb_pool_ptr(p, h), 64 * KiB, 4), 64 * KiB);
+    int32_t g = vb_pool_alloc(p, 4096); /* grows: arena 1, next common slot */
+    REQUIRE(g >= 0);
+    CHECK_EQ((int32_t)vb_pool_out(p)[VB_OUT_BUF_INDEX], 2);
+    CHECK_EQ(read_one(b, fd, vb_pool_ptr(p, g), 4096, 2), 4096);
+    CHECK_POOL(p);
+    /* a goes first: b keeps the buffers, and now holds the pin. */
+    double before = vb_pinned_bytes();
+    CHECK_RC(vb_ring_destroy(a), 0);
+    CHECK_EQ(vb_pinned_bytes(), before - (cloned ? 0 : 68 * KiB));
+    CHECK_EQ(vb_pool_reg_mode(p, b), 1);
+    CHECK_EQ(read_one(b, fd, vb_pool_ptr(p, h), 64 * KiB, 1), 64 * KiB);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_free(p, h), 0);
+    CHECK_RC(vb_pool_free(p, g), 0);
+    CHECK_RC(vb_pool_destroy(p), 0);
+    CHECK_EQ(vb_pinned_bytes(), pinned);
+    CHECK_RC(vb_pool_destroy(other), 0);
+    close(fd);
+    CHECK_RC(vb_ring_destroy(b), 0);
+}
+
 const test_case ring_tests[] = {
+    TEST(ring_pool_shared_by_two_rings),
     TEST(ring_read_fixed_and_efault),
     TEST(ring_growth_registers_new_arena),
     TEST(ring_growth_without_slots),
