@@ -6,7 +6,8 @@
 //!
 //! Options: -Doptimize=Debug|ReleaseSafe|ReleaseFast|ReleaseSmall,
 //!          -Dtarget=aarch64-linux-gnu (cross build; see -Dliburing-lib),
-//!          -Dliburing-lib=/path/to/liburing.a, -Dliburing-include=/path.
+//!          -Dliburing-lib=/path/to/liburing.a, -Dliburing-include=/path,
+//!          -Dstrip=true (release builds: see scripts/release.ts).
 const std = @import("std");
 
 /// Every C source of the library, in dependency order.
@@ -45,7 +46,10 @@ pub fn build(b: *std.Build) void {
     const uring = liburing(b, target);
 
     // The shared library Deno loads.
-    const lib_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+    // Release builds strip: no debug info (and no build paths) in the
+    // shipped file, so the same sources give the same bytes anywhere.
+    const strip = b.option(bool, "strip", "Strip the shared library (release builds)") orelse false;
+    const lib_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .strip = strip });
     addCore(b, lib_mod, uring);
     const lib = b.addLibrary(.{ .linkage = .dynamic, .name = "veloq_buffer", .root_module = lib_mod });
     lib.setVersionScript(b.path("csrc/veloq_buffer.map"));

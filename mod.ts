@@ -14,8 +14,11 @@
  * console.log(pool.stats().liveBuffers);     // 0
  * ```
  *
- * Needs `--allow-ffi` (and `--allow-env=VELOQ_BUFFER_LIB` to point at a
- * library of your own).
+ * Needs `--allow-ffi`. Imported from JSR, the package also downloads its
+ * prebuilt native library once (verified by SHA-256, then cached): grant
+ * `--allow-net` for the first run and `--allow-read`/`--allow-write` for the
+ * cache and `--allow-env`; or point `VELOQ_BUFFER_LIB` at a library of your
+ * own.
  *
  * @module
  */
@@ -60,4 +63,10 @@ export {
   RingClosedError,
   VeloqError,
 } from "./src/errors.ts";
-export { loadLibrary, type LoadOptions, NativeLibraryError } from "./ffi/loader.ts";
+export {
+  fetchPrebuiltLibrary,
+  loadLibrary,
+  type LoadOptions,
+  NativeLibraryError,
+} from "./ffi/loader.ts";
+export type { RemoteOptions } from "./ffi/remote.ts";
