@@ -38,7 +38,7 @@ export {
   type HybridPoolOptions,
   type SizeClass,
 } from "./src/hybrid_pool.ts";
-export type { CommonPoolOptions, GrowthOptions } from "./src/create.ts";
+export type { CommonPoolOptions, GrowthOptions, LeakReport } from "./src/create.ts";
 export {
   type RawBuffer,
   Ring,

@@ -191,11 +191,20 @@ __attribute__((noinline)) static int32_t alloc_fallback(vb_pool *p, uint32_t siz
     return make_handle(VB_HANDLE_FALLBACK_ARENA, (uint32_t)slot);
 }
 
+/* Checked mode: fills a live buffer with VB_POISON_BYTE before it is freed
+ * (nothing happens for a handle that names no live buffer: the free that
+ * follows reports it). */
+__attribute__((noinline, cold)) static void poison(vb_pool *p, int32_t handle) {
+    uint8_t *ptr = vb_pool_ptr(p, handle);
+    if (ptr) memset(ptr, VB_POISON_BYTE, vb_pool_capacity(p, handle));
+}
+
 /* Frees one handle: the body of vb_pool_free, inlined into the queue drain. */
 static inline int32_t pool_free(vb_pool *p, int32_t handle) {
     if (handle < 0) return VB_EFAULT;
     uint32_t arena = handle_arena(handle), page = handle_page(handle);
     int32_t cap;
+    if (__builtin_expect(p->flags & VB_FLAG_POISON, 0)) poison(p, handle);
     if (__builtin_expect(arena < p->narenas && p->arenas[arena].backing != 0, 1)) {
         cap = p->vt->free(p->arenas[arena].backing, page);
         if (__builtin_expect(arena != 0 && cap >= 0 && (p->flags & VB_FLAG_RELEASE_EMPTY_ARENAS), 0))
@@ -277,7 +286,7 @@ int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
          * and is handed out again: one call into the backing pool instead
          * of a free and an alloc. */
         int32_t h = (int32_t)p->out[VB_OUT_QUEUE];
-        if (queued == 1 && ((uint32_t)h >> VB_HANDLE_PAGE_BITS) == 0) {
+        if (queued == 1 && ((uint32_t)h >> VB_HANDLE_PAGE_BITS) == 0 && !(p->flags & VB_FLAG_POISON)) {
             p->out[VB_OUT_QUEUED] = 0;
             uint32_t cap;
             if (p->cur_arena == 0 && size != 0) {

@@ -58,6 +58,7 @@ export const Flag = {
   NO_DOUBLE_FREE_BITSET: 1 << 2,
   RELEASE_EMPTY_ARENAS: 1 << 3,
   HUGE_PAGES: 1 << 4,
+  POISON: 1 << 5,
 } as const;
 
 /** Slots of vb_pool_out(): last alloc's outputs, then the deferred-free queue. */

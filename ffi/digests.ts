@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "c8f4b4887d6a1010eacfaaa36df2e468927ee698afff647b4162083bb200332c",
-  "aarch64-linux": "748d35c50f0b91e2ee29e03dd11eea0e3550010f1112bd945417e01d8af000e8",
+  "x86_64-linux": "ad96d9c7fa5d96ca4eb901bdecb4cae86a0ecc2fd2123a648a117067ab0b334e",
+  "aarch64-linux": "b80ae7626297f11e4dd28273036d64e3023af4e047a74d0c10254c2fbeeda3f7"
 };

@@ -45,16 +45,16 @@ export class BuddyPool extends NativePool {
     }
     const cacheDepth = intOption("cacheDepth", options.cacheDepth, 0, 65536, 64);
     const cachedOrders = intOption("cachedOrders", options.cachedOrders, 0, 19, 6);
-    const { flags, name, registrars, maxArenas } = commonOptions("buddy", options);
+    const common = commonOptions("buddy", options);
     const cell = new BigUint64Array(1);
     const rc = lib().symbols.vb_buddy_create(
       BigInt(arenaSize),
       cacheDepth,
       cachedOrders,
-      flags,
+      common.flags,
       cell,
     );
     if (rc !== 0) throw createError("BuddyPool", rc, arenaSize);
-    return new BuddyPool({ ptr: poolPointer(cell), name, registrars, maxArenas });
+    return new BuddyPool({ ptr: poolPointer(cell), ...common });
   }
 }

@@ -16,14 +16,28 @@ export interface BufOwner {
   /** Pool name, for messages. */
   readonly name: string;
   /** Returns the buffer to the pool. */
-  free(handle: number): void;
+  [kFree](handle: number): void;
   /** A Uint8Array over exactly the buffer's capacity. */
-  view(handle: number, capacity: number): Uint8Array;
+  [kView](handle: number, capacity: number): Uint8Array;
   /** The buffer's address. */
-  pointer(handle: number): Deno.PointerObject;
+  [kPointer](handle: number): Deno.PointerObject;
   /** The Rings the owner's memory is registered with (same index in each). */
   readonly registrars: readonly object[];
+  /** Checked mode: views are detached and the leak registry told on release. */
+  readonly checked: boolean;
+  /** Checked mode: the buffer was released (not leaked). */
+  [kForget](buf: FixedBuf): void;
 }
+
+/** The owner's internal methods, behind symbols so that user code cannot
+ * call them on a pool by accident (a pool's public surface is BufPool). */
+export const kFree: unique symbol = Symbol("veloq.free");
+/** Internal: a Uint8Array over one buffer. */
+export const kView: unique symbol = Symbol("veloq.view");
+/** Internal: a buffer's address. */
+export const kPointer: unique symbol = Symbol("veloq.pointer");
+/** Internal: checked mode, the buffer was released (not leaked). */
+export const kForget: unique symbol = Symbol("veloq.forget");
 
 /** Kept out of release() so that release stays small enough to inline. */
 function busyError(pool: string, requests: number): BufferBusyError {
@@ -81,7 +95,7 @@ export class FixedBuf {
   get bytes(): Uint8Array {
     const owner = this.#owner;
     if (owner === null) throw this.#released("bytes");
-    return this.#bytes ??= owner.view(this.#handle, this.#capacity);
+    return this.#bytes ??= owner[kView](this.#handle, this.#capacity);
   }
 
   /** Usable bytes: the request rounded up to the pool's block size. */
@@ -100,7 +114,7 @@ export class FixedBuf {
   get pointer(): Deno.PointerObject {
     const owner = this.#owner;
     if (owner === null) throw this.#released("pointer");
-    return owner.pointer(this.#handle);
+    return owner[kPointer](this.#handle);
   }
 
   /** True once the buffer went back to its pool. */
@@ -114,8 +128,14 @@ export class FixedBuf {
     if (owner === null) return;
     if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
     this.#owner = null;
+    if (owner.checked) {
+      // The view has an ArrayBuffer of its own in checked mode: detaching it
+      // turns every Uint8Array made from it into a length-0 view.
+      (this.#bytes?.buffer as ArrayBuffer | undefined)?.transfer(0);
+      owner[kForget](this);
+    }
     this.#bytes = null;
-    owner.free(this.#handle);
+    owner[kFree](this.#handle);
   }
 
   /** Same as release(): makes `using buf = pool.alloc(n)` return the buffer. */

@@ -51,14 +51,14 @@ export class HybridPool extends NativePool {
   /** Creates a pool; throws RangeError/TypeError for bad options. */
   static create(options: HybridPoolOptions = {}): HybridPool {
     const classes = validateClasses(options.classes ?? HYBRID_DEFAULT_CLASSES);
-    const { flags, name, registrars, maxArenas } = commonOptions("hybrid", options);
+    const common = commonOptions("hybrid", options);
     const sizes = new Uint32Array(classes.map((c) => c.size));
     const counts = new Uint32Array(classes.map((c) => c.count));
     const cell = new BigUint64Array(1);
-    const rc = lib().symbols.vb_hybrid_create(sizes, counts, classes.length, flags, cell);
+    const rc = lib().symbols.vb_hybrid_create(sizes, counts, classes.length, common.flags, cell);
     const bytes = classes.reduce((n, c) => n + c.size * c.count, 0);
     if (rc !== 0) throw createError("HybridPool", rc, bytes);
-    return new HybridPool({ ptr: poolPointer(cell), name, registrars, maxArenas });
+    return new HybridPool({ ptr: poolPointer(cell), ...common });
   }
 }
 

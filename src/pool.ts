@@ -19,9 +19,10 @@ import { cString, lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
-import { FixedBuf, kCreate } from "./fixed_buf.ts";
+import { FixedBuf, kCreate, kForget, kFree, kPointer, kView } from "./fixed_buf.ts";
 import { registerPool, registrationError } from "./registration.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
+import type { LeakReport } from "./create.ts";
 
 /** Figures of one size class (HybridPool). */
 export interface ClassStats {
@@ -137,6 +138,15 @@ export interface NativePoolInit {
   name: string;
   registrars: Ring[];
   maxArenas: number;
+  checked: boolean;
+  onLeak: ((leak: LeakReport) => void) | undefined;
+}
+
+/** What the leak registry keeps for each live buffer (never the buffer). */
+interface LeakHeld {
+  handle: number;
+  capacity: number;
+  bufIndex: number;
 }
 
 /**
@@ -150,6 +160,10 @@ export abstract class NativePool implements BufPool {
   readonly registrar: Ring | null;
   /** Every ring this pool's arenas are registered with, same index in each. */
   readonly registrars: readonly Ring[];
+  /** Checked mode (see {@linkcode CommonPoolOptions.checked}). */
+  readonly checked: boolean;
+  #leaks: FinalizationRegistry<LeakHeld> | null = null;
+  #onLeak: ((leak: LeakReport) => void) | undefined;
   #lib: VeloqLib;
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
@@ -182,6 +196,9 @@ export abstract class NativePool implements BufPool {
     this.#out = new Uint32Array(outBuf);
     this.#outIndex = new Int32Array(outBuf);
     this.#refreshArenas();
+    this.checked = init.checked;
+    this.#onLeak = init.onLeak;
+    if (init.checked) this.#leaks = new FinalizationRegistry((held) => this.#leaked(held));
     this.registrars = Object.freeze([...init.registrars]);
     this.registrar = init.registrars[0] ?? null;
     const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
@@ -216,7 +233,15 @@ export abstract class NativePool implements BufPool {
     if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) throw this.#allocError(h, size);
-    return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+    const buf = new FixedBuf(
+      kCreate,
+      this,
+      h,
+      this.#out[Out.CAPACITY],
+      this.#outIndex[Out.BUF_INDEX],
+    );
+    if (this.#leaks !== null) this.#track(buf, h);
+    return buf;
   }
 
   /** Like alloc, but null when the pool is exhausted. */
@@ -229,7 +254,39 @@ export abstract class NativePool implements BufPool {
       if (h === Err.ENOMEM) return null;
       throw this.#allocError(h, size);
     }
-    return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+    const buf = new FixedBuf(
+      kCreate,
+      this,
+      h,
+      this.#out[Out.CAPACITY],
+      this.#outIndex[Out.BUF_INDEX],
+    );
+    if (this.#leaks !== null) this.#track(buf, h);
+    return buf;
+  }
+
+  /** Checked mode: watches a new buffer for release without a release(). */
+  #track(buf: FixedBuf, handle: number): void {
+    const held = { handle, capacity: buf.capacity, bufIndex: buf.bufIndex };
+    this.#leaks!.register(buf, held, buf);
+  }
+
+  /** Checked mode: a FixedBuf was collected without release(): say so, and
+   * give its memory back (nothing can reach it any more). */
+  #leaked(held: LeakHeld): void {
+    const report = { pool: this.name, capacity: held.capacity, bufIndex: held.bufIndex };
+    if (this.#ptr !== null) this[kFree](held.handle);
+    if (this.#onLeak) this.#onLeak(report);
+    else {
+      console.warn(
+        `veloq buffer: a FixedBuf of ${held.capacity} bytes from pool "${this.name}" was garbage-collected without release(); its memory went back to the pool. Release buffers with \`using\` or release().`,
+      );
+    }
+  }
+
+  /** @ignore Internal (BufOwner, checked mode): the buffer was released. */
+  [kForget](buf: FixedBuf): void {
+    this.#leaks?.unregister(buf);
   }
 
   /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */
@@ -312,12 +369,13 @@ export abstract class NativePool implements BufPool {
    * goes on the pool's deferred-free queue (no FFI call); the C side frees
    * it at the next alloc, or here when the queue is full.
    */
-  free(handle: number): void {
+  [kFree](handle: number): void {
     const out = this.#out;
     const n = out[Out.QUEUED];
     out[Out.QUEUE + n] = handle;
     out[Out.QUEUED] = n + 1;
-    if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_pool_flush(this.#ptr!);
+    // Checked mode frees (and poisons) at once rather than at the next alloc.
+    if (n + 1 === Out.QUEUE_CAP || this.checked) this.#sym.vb_pool_flush(this.#ptr!);
     if (this.#wakeWaiters) {
       this.#wakeWaiters = false;
       queueMicrotask(this.#serveWaiters);
@@ -358,8 +416,14 @@ export abstract class NativePool implements BufPool {
   }
 
   /** @ignore Internal (BufOwner): a view over one buffer. */
-  view(handle: number, capacity: number): Uint8Array {
+  [kView](handle: number, capacity: number): Uint8Array {
     const arena = handle >>> HANDLE_PAGE_BITS;
+    if (this.checked) {
+      // An ArrayBuffer of its own, so that release() can detach it.
+      return new Uint8Array(
+        Deno.UnsafePointerView.getArrayBuffer(this[kPointer](handle), capacity),
+      );
+    }
     if (arena !== HANDLE_FALLBACK_ARENA) {
       return new Uint8Array(
         this.#arenaBuffer(arena),
@@ -372,7 +436,7 @@ export abstract class NativePool implements BufPool {
   }
 
   /** @ignore Internal (BufOwner): a buffer's address. */
-  pointer(handle: number): Deno.PointerObject {
+  [kPointer](handle: number): Deno.PointerObject {
     const arena = handle >>> HANDLE_PAGE_BITS;
     if (arena !== HANDLE_FALLBACK_ARENA) {
       this.#arenaBuffer(arena);

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 4u
+#define VB_ABI_VERSION 5u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -123,7 +123,12 @@ enum {
      * arena advised MADV_HUGEPAGE (transparent huge pages).  The mapping is
      * rounded up to whole huge pages. */
     VB_FLAG_HUGE_PAGES = 1u << 4,
+    /* Checked mode: every freed buffer is filled with VB_POISON_BYTE, so a
+     * use after free reads garbage instead of plausible old data. */
+    VB_FLAG_POISON = 1u << 5,
 };
+
+#define VB_POISON_BYTE 0xDEu
 
 typedef struct vb_pool vb_pool;
 

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define KiB 1024u
 
@@ -140,7 +141,40 @@ static void arena_huge_pages(void) {
     CHECK_RC(vb_pool_destroy(p), 0);
 }
 
+/* Checked mode: a freed buffer reads VB_POISON_BYTE, whichever path freed
+ * it (by handle, through the deferred queue, a fallback buffer). */
+static void pool_poisons_freed_buffers(void) {
+    uint32_t sizes[] = {4096}, counts[] = {2};
+    vb_pool *p;
+    REQUIRE(vb_hybrid_create(sizes, counts, 1, VB_FLAG_POISON, &p) == 0);
+    uint32_t *out = vb_pool_out(p);
+    int32_t a = vb_pool_alloc(p, 4096), big = vb_pool_alloc(p, 3 * 4096);
+    REQUIRE(a >= 0 && big >= 0);
+    uint8_t *pa = vb_pool_ptr(p, a);
+    memset(pa, 0x11, 4096);
+    CHECK_RC(vb_pool_free(p, a), 0);
+    CHECK_EQ(pa[0], VB_POISON_BYTE);
+    CHECK_EQ(pa[4095], VB_POISON_BYTE);
+    /* The deferred queue takes the general path in checked mode. */
+    int32_t b = vb_pool_alloc(p, 4096);
+    uint8_t *pb = vb_pool_ptr(p, b);
+    memset(pb, 0x22, 4096);
+    out[VB_OUT_QUEUE] = (uint32_t)b;
+    out[VB_OUT_QUEUED] = 1;
+    int32_t c = vb_pool_alloc(p, 4096);
+    CHECK(c >= 0);
+    CHECK_EQ(pb[100], VB_POISON_BYTE);
+    uint8_t *pbig = vb_pool_ptr(p, big);
+    memset(pbig, 0x33, 3 * 4096);
+    CHECK_RC(vb_pool_free(p, big), 0); /* fallback: poisoned, then freed */
+    CHECK_RC(vb_pool_free(p, c), 0);
+    CHECK_RC(vb_pool_free(p, c), VB_EDOUBLEFREE); /* no write to freed memory */
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_destroy(p), 0);
+}
+
 const test_case growth_tests[] = {
+    TEST(pool_poisons_freed_buffers),
     TEST(growth_buddy_up_to_limit),
     TEST(growth_limit_validated),
     TEST(growth_returns_empty_arenas),
