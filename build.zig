@@ -22,6 +22,7 @@ const lib_sources = [_][]const u8{
     "csrc/registered.c",
     "csrc/ring.c",
     "csrc/file.c",
+    "csrc/shared.c",
 };
 
 const c_flags = [_][]const u8{
@@ -71,6 +72,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_model.c",
             "csrc/tests/test_growth.c",
             "csrc/tests/test_ring.c",
+            "csrc/tests/test_threads.c",
         },
         .flags = &c_flags,
     });

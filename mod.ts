@@ -23,14 +23,16 @@
  * @module
  */
 export {
-  type AllocAsyncOptions,
   type BufPool,
   type ClassStats,
   NativePool,
   type PoolStats,
   type Region,
+  type SharedPool,
 } from "./src/pool.ts";
-export { FixedBuf } from "./src/fixed_buf.ts";
+export { FixedBuf, type TransferredBuf } from "./src/fixed_buf.ts";
+export { attachBuf, AttachedPool, attachPool } from "./src/attached_pool.ts";
+export type { AllocAsyncOptions } from "./src/waiters.ts";
 export { BUDDY_DEFAULT_ARENA, BuddyPool, type BuddyPoolOptions } from "./src/buddy_pool.ts";
 export {
   HYBRID_DEFAULT_CLASSES,

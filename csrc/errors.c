@@ -21,6 +21,8 @@ const char *vb_strerror(int32_t code) {
     case VB_EMEMLOCK: return "registration would pass RLIMIT_MEMLOCK";
     case VB_ENOSLOTS: return "the ring's registered-buffer table has no free slots";
     case VB_EKMEMLOCK: return "the kernel refused to pin the memory (RLIMIT_MEMLOCK)";
+    case VB_EATTACHED: return "the pool is still attached in other threads";
+    case VB_ESTALE: return "the pool of this share handle is closed";
     default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
     }
 }

@@ -41,8 +41,10 @@ static inline int32_t make_handle(uint32_t arena, uint32_t page) {
     return (int32_t)((arena << VB_HANDLE_PAGE_BITS) | page);
 }
 
-/* Fills an arena slot from a fresh backing pool. */
-static void slot_fill(vb_pool *p, uint32_t i, void *backing) {
+/* Fills an arena slot from a fresh backing pool, for `owner`.  The owner is
+ * stored last, with release: another thread that reads it (acquire) sees a
+ * complete slot. */
+static void slot_fill(vb_pool *p, uint32_t i, void *backing, uint32_t owner) {
     vb_arena_slot *s = &p->arenas[i];
     void *base;
     s->backing = backing;
@@ -50,6 +52,19 @@ static void slot_fill(vb_pool *p, uint32_t i, void *backing) {
     s->base = base;
     s->reg_index = -1;
     s->reg_count = 0;
+    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, owner, memory_order_release);
+}
+
+static inline uint32_t owner_of(const vb_pool *p, uint32_t i) {
+    return atomic_load_explicit(&p->arenas[i].owner, memory_order_acquire);
+}
+
+/* Arenas this (the creating) thread may use: its own, and those reserved
+ * for a view that never came (empty). */
+static inline int main_may_touch(const vb_pool *p, uint32_t i) {
+    uint32_t o = owner_of(p, i);
+    return o == VB_OWNER_MAIN || o == VB_OWNER_RESERVED;
 }
 
 static void set_cur(vb_pool *p, uint32_t i) {
@@ -60,7 +75,7 @@ static void set_cur(vb_pool *p, uint32_t i) {
 
 int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags, vb_pool **out) {
     vb_pool *p = calloc(1, sizeof *p);
-    vb_arena_slot *slots = calloc(1, sizeof *slots);
+    vb_arena_slot *slots = calloc(VB_MAX_ARENAS, sizeof *slots);
     if (!p || !slots) {
         free(p);
         free(slots);
@@ -73,10 +88,11 @@ int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags,
     p->narenas = 1;
     p->live_arenas = 1;
     p->max_arenas = 1;
-    slot_fill(p, 0, backing);
+    slot_fill(p, 0, backing, VB_OWNER_MAIN);
     p->arena0 = backing;
     set_cur(p, 0);
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
+    vb_pool_list(p);
     atomic_fetch_add_explicit(&live_pools, 1, memory_order_relaxed);
     *out = p;
     return 0;
@@ -101,15 +117,9 @@ int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts, uint32_t
 }
 
 int32_t vb_pool_set_max_arenas(vb_pool *p, uint32_t max_arenas) {
-    if (!p || max_arenas == 0 || max_arenas > VB_MAX_ARENAS || max_arenas < p->narenas)
+    if (!p || max_arenas == 0 || max_arenas > VB_MAX_ARENAS || max_arenas < p->live_arenas - p->shared_arenas)
         return VB_EINVAL;
-    vb_arena_slot *s = realloc(p->arenas, max_arenas * sizeof *s);
-    if (!s) return VB_ENOMEM;
-    if (max_arenas > p->max_arenas)
-        memset(s + p->max_arenas, 0, (max_arenas - p->max_arenas) * sizeof *s);
-    p->arenas = s;
     p->max_arenas = max_arenas;
-    p->cur = s[p->cur_arena].backing;
     return 0;
 }
 
@@ -118,17 +128,30 @@ int32_t vb_pool_set_max_arenas(vb_pool *p, uint32_t max_arenas) {
 static uint64_t pool_live(vb_pool *p) {
     uint64_t live = p->fallback.live;
     for (uint32_t i = 0; i < p->narenas; i++)
-        if (p->arenas[i].backing) live += p->vt->live(p->arenas[i].backing);
+        if (p->arenas[i].backing && main_may_touch(p, i)) live += p->vt->live(p->arenas[i].backing);
     return live;
 }
 
 int32_t vb_pool_destroy(vb_pool *p) {
     if (!p) return VB_EINVAL;
+    uint32_t attached = atomic_load_explicit(&p->attached, memory_order_acquire);
+    if (attached) {
+        snprintf(p->msg, sizeof p->msg, "pool is attached in %u other threads", attached);
+        return VB_EATTACHED;
+    }
     vb_pool_flush(p);
     uint64_t live = pool_live(p);
     if (live) {
         snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
         return VB_EBUSY;
+    }
+    /* Atomically with respect to vb_view_attach: a thread holding a share
+     * handle either attached before this point (refused above) or finds
+     * the pool gone. */
+    vb_pool_unlist(p);
+    if (atomic_load_explicit(&p->attached, memory_order_acquire)) {
+        vb_pool_list(p); /* attached in between: the pool stays */
+        return VB_EATTACHED;
     }
     vb_pool_unregister(p);
     for (uint32_t i = 0; i < p->narenas; i++)
@@ -147,16 +170,17 @@ int32_t vb_pool_destroy(vb_pool *p) {
 static int32_t grow(vb_pool *p) {
     uint32_t i = 0;
     while (i < p->narenas && p->arenas[i].backing) i++; /* reuse a returned slot */
-    if (i == p->max_arenas) return VB_ENOMEM;
+    if (i >= VB_MAX_ARENAS) return VB_ENOMEM;
     void *backing;
     int32_t rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
     if (rc) return rc;
-    slot_fill(p, i, backing);
+    slot_fill(p, i, backing, VB_OWNER_MAIN);
     if (p->registration) {
         rc = vb_registration_add_arena(p, i);
         if (rc) {
             p->vt->destroy(backing);
-            memset(&p->arenas[i], 0, sizeof p->arenas[i]);
+            atomic_store_explicit(&p->arenas[i].owner, VB_OWNER_NONE, memory_order_release);
+            p->arenas[i].backing = 0;
             return rc;
         }
     }
@@ -170,10 +194,13 @@ static int32_t grow(vb_pool *p) {
 /* With VB_FLAG_RELEASE_EMPTY_ARENAS: unmaps an extra arena nobody uses. */
 __attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
     vb_arena_slot *s = &p->arenas[i];
-    if (p->vt->live(s->backing) != 0) return;
+    if (owner_of(p, i) != VB_OWNER_MAIN || p->vt->live(s->backing) != 0) return;
     if (s->reg_index >= 0) vb_registration_remove_arena(p, i);
     p->vt->destroy(s->backing);
-    memset(s, 0, sizeof *s);
+    atomic_store_explicit(&s->owner, VB_OWNER_NONE, memory_order_release);
+    s->backing = 0;
+    s->base = 0;
+    s->size = 0;
     p->live_arenas--;
     if (p->cur_arena == i) set_cur(p, 0);
     p->out[VB_OUT_ARENA_EPOCH]++;
@@ -204,6 +231,12 @@ static inline int32_t pool_free(vb_pool *p, int32_t handle) {
     if (handle < 0) return VB_EFAULT;
     uint32_t arena = handle_arena(handle), page = handle_page(handle);
     int32_t cap;
+    /* Another thread's arena: its owner frees it (never touch its state). */
+    if (__builtin_expect(arena != 0 && arena < p->narenas && p->arenas[arena].backing != 0 &&
+                             owner_of(p, arena) >= VB_OWNER_VIEW0, 0)) {
+        vb_remote_push(p, arena, handle);
+        return 0;
+    }
     if (__builtin_expect(p->flags & VB_FLAG_POISON, 0)) poison(p, handle);
     if (__builtin_expect(arena < p->narenas && p->arenas[arena].backing != 0, 1)) {
         cap = p->vt->free(p->arenas[arena].backing, page);
@@ -222,6 +255,7 @@ int32_t vb_pool_free(vb_pool *p, int32_t handle) { return pool_free(p, handle); 
 /* Frees queued handles.  A refusal means the binding queued something that
  * was not live; the pool itself stays consistent (every free checks). */
 __attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
+    if (atomic_load_explicit(&p->main_pending, memory_order_relaxed)) vb_pool_drain_remote(p);
     uint32_t n = p->out[VB_OUT_QUEUED], bad = 0;
     if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
     for (uint32_t i = 0; i < n; i++)
@@ -247,15 +281,20 @@ static inline int32_t served(vb_pool *p, uint32_t i, int32_t page, uint32_t cap,
 __attribute__((noinline)) static int32_t alloc_slow(vb_pool *p, uint32_t size, int32_t rc) {
     if (rc == VB_ENOMEM) {
         uint32_t cap;
+        /* Buffers other threads gave back first: the pool is short. */
+        if (vb_pool_drain_remote(p)) {
+            int32_t page = p->vt->alloc(p->cur, size, &cap);
+            if (page >= 0) return served(p, p->cur_arena, page, cap, p->cur_reg);
+        }
         for (uint32_t i = 0; i < p->narenas; i++) {
-            if (i == p->cur_arena || !p->arenas[i].backing) continue;
+            if (i == p->cur_arena || !p->arenas[i].backing || owner_of(p, i) != VB_OWNER_MAIN) continue;
             int32_t page = p->vt->alloc(p->arenas[i].backing, size, &cap);
             if (page >= 0) {
                 set_cur(p, i);
                 return served(p, i, page, cap, p->cur_reg);
             }
         }
-        if (p->live_arenas < p->max_arenas) {
+        if (p->live_arenas - p->shared_arenas < p->max_arenas) {
             int32_t i = grow(p);
             if (i < 0 && i != VB_ENOMEM) return i; /* e.g. registration refused */
             if (i >= 0) {
@@ -373,10 +412,12 @@ int32_t vb_pool_region_reg_index(vb_pool *p, uint32_t index) {
 }
 
 void vb_pool_stats(vb_pool *p, double *out) {
+    vb_pool_drain_remote(p);
     vb_pool_flush(p);
     memset(out, 0, VB_STAT_LEN * sizeof *out);
+    /* Arenas other threads own now are left out: their state is theirs. */
     for (uint32_t i = 0; i < p->narenas; i++)
-        if (p->arenas[i].backing) p->vt->stats(p->arenas[i].backing, out);
+        if (p->arenas[i].backing && main_may_touch(p, i)) p->vt->stats(p->arenas[i].backing, out);
     /* Only what the hot path must count is counted there; the rest is
      * derived here. */
     uint64_t live = pool_live(p);
@@ -391,6 +432,8 @@ void vb_pool_stats(vb_pool *p, double *out) {
     out[VB_STAT_ARENAS] = p->live_arenas;
     out[VB_STAT_MAX_ARENAS] = p->max_arenas;
     out[VB_STAT_GROWS] = (double)p->grows;
+    out[VB_STAT_ATTACHED] = atomic_load_explicit(&p->attached, memory_order_relaxed);
+    out[VB_STAT_REMOTE_ERRORS] = (double)p->remote_errors;
 }
 
 int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
@@ -398,7 +441,7 @@ int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
     int32_t rc = p->vt->class_stats(p->arenas[0].backing, cls, out);
     if (rc) return rc;
     for (uint32_t i = 1; i < p->narenas; i++) { /* arenas share the shape */
-        if (!p->arenas[i].backing) continue;
+        if (!p->arenas[i].backing || !main_may_touch(p, i)) continue;
         p->vt->class_stats(p->arenas[i].backing, cls, one);
         out[VB_CLASS_STAT_TOTAL] += one[VB_CLASS_STAT_TOTAL];
         out[VB_CLASS_STAT_FREE] += one[VB_CLASS_STAT_FREE];
@@ -408,6 +451,7 @@ int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
 
 int32_t vb_pool_check(vb_pool *p) {
     p->msg[0] = 0;
+    vb_pool_drain_remote(p);
     vb_pool_flush(p);
     if (p->out[VB_OUT_QUEUE_ERRORS])
         return vb_corrupt(p->msg, sizeof p->msg, "pool: %u deferred frees named no live buffer",
@@ -417,9 +461,12 @@ int32_t vb_pool_check(vb_pool *p) {
         const vb_arena_slot *s = &p->arenas[i];
         if (!s->backing) {
             if (i == 0) return vb_corrupt(p->msg, sizeof p->msg, "pool: arena 0 is gone");
+            if (owner_of(p, i) != VB_OWNER_NONE)
+                return vb_corrupt(p->msg, sizeof p->msg, "pool: empty arena %u has an owner", i);
             continue;
         }
         live_arenas++;
+        if (!main_may_touch(p, i)) continue; /* another thread's, busy now */
         void *base;
         uint64_t size;
         p->vt->region(s->backing, &base, &size);
@@ -430,7 +477,7 @@ int32_t vb_pool_check(vb_pool *p) {
         int32_t rc = p->vt->check(s->backing, p->msg, sizeof p->msg);
         if (rc) return rc;
     }
-    if (live_arenas != p->live_arenas || p->live_arenas > p->max_arenas)
+    if (live_arenas != p->live_arenas || p->live_arenas - p->shared_arenas > p->max_arenas)
         return vb_corrupt(p->msg, sizeof p->msg, "pool: %u arenas found, %u counted (max %u)",
                           live_arenas, p->live_arenas, p->max_arenas);
     if (p->cur_arena >= p->narenas || p->cur != p->arenas[p->cur_arena].backing || !p->cur ||

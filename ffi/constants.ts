@@ -31,6 +31,8 @@ export const Err = {
   EMEMLOCK: -4004,
   ENOSLOTS: -4005,
   EKMEMLOCK: -4006,
+  EATTACHED: -4007,
+  ESTALE: -4008,
 } as const;
 
 /** Operations of vb_ring_prep. */
@@ -92,7 +94,9 @@ export const Stat = {
   GROWS: 14,
   HUGE_ARENAS: 15,
   THP_ARENAS: 16,
-  LEN: 17,
+  ATTACHED: 17,
+  REMOTE_ERRORS: 18,
+  LEN: 19,
 } as const;
 
 /** Slots of vb_pool_class_stats(). */

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "ad96d9c7fa5d96ca4eb901bdecb4cae86a0ecc2fd2123a648a117067ab0b334e",
-  "aarch64-linux": "b80ae7626297f11e4dd28273036d64e3023af4e047a74d0c10254c2fbeeda3f7"
+  "x86_64-linux": "e341d1ef67846d5836c35fe027cc8e15945d55fea9e903b3a20f681cdab85faa",
+  "aarch64-linux": "5f63cb5d1a9be9d26fc65c23109c4c8a17f87c6b596ceba3c63691ca93a049a4"
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -81,6 +81,20 @@ export const symbols = {
   vb_memlock_limit: { parameters: [], result: "f64" },
   vb_has_ipc_lock: { parameters: [], result: "i32" },
   vb_pinned_bytes: { parameters: [], result: "f64" },
+
+  vb_pool_share: { parameters: ["pointer", "buffer"], result: "i32" },
+  vb_pool_token: { parameters: ["pointer"], result: "u32" },
+  vb_view_attach: { parameters: ["pointer", "u32", "u32", "buffer"], result: "i32" },
+  vb_view_detach: { parameters: ["pointer"], result: "i32" },
+  vb_view_alloc: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_view_free: { parameters: ["pointer", "i32"], result: "i32" },
+  vb_view_flush: { parameters: ["pointer"], result: "i32" },
+  vb_view_out: { parameters: ["pointer"], result: "pointer" },
+  vb_view_live: { parameters: ["pointer"], result: "u32" },
+  vb_view_arena: { parameters: ["pointer"], result: "u32" },
+  vb_view_base: { parameters: ["pointer"], result: "pointer" },
+  vb_view_size: { parameters: ["pointer"], result: "u64" },
+  vb_view_reg: { parameters: ["pointer"], result: "i32" },
 
   vb_file_open: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   vb_file_close: { parameters: ["i32"], result: "i32" },

@@ -27,6 +27,29 @@ export interface BufOwner {
   readonly checked: boolean;
   /** Checked mode: the buffer was released (not leaked). */
   [kForget](buf: FixedBuf): void;
+  /** The C pool's address and token, for handing buffers to other threads. */
+  [kIdentity](): { pool: bigint; token: number };
+  /** The buffer left this thread (transfer()): it is no longer held here. */
+  [kGone](handle: number): void;
+}
+
+/** A FixedBuf on its way to another thread: plain data, structured-cloneable
+ * (postMessage it), turned back into a FixedBuf there by `attachBuf`. */
+export interface TransferredBuf {
+  /** Marks the object as a veloq buffer hand-over. */
+  readonly kind: "veloq.buf";
+  /** Address of the C pool. */
+  readonly pool: bigint;
+  /** The pool's token (tells a live pool from a stale handle). */
+  readonly token: number;
+  /** The buffer's handle in its pool. */
+  readonly handle: number;
+  /** Usable bytes. */
+  readonly capacity: number;
+  /** Registered index, or -1. */
+  readonly bufIndex: number;
+  /** The buffer's address. */
+  readonly address: bigint;
 }
 
 /** The owner's internal methods, behind symbols so that user code cannot
@@ -38,6 +61,10 @@ export const kView: unique symbol = Symbol("veloq.view");
 export const kPointer: unique symbol = Symbol("veloq.pointer");
 /** Internal: checked mode, the buffer was released (not leaked). */
 export const kForget: unique symbol = Symbol("veloq.forget");
+/** Internal: the C pool's address and token. */
+export const kIdentity: unique symbol = Symbol("veloq.identity");
+/** Internal: a buffer left this thread. */
+export const kGone: unique symbol = Symbol("veloq.gone");
 
 /** Kept out of release() so that release stays small enough to inline. */
 function busyError(pool: string, requests: number): BufferBusyError {
@@ -75,6 +102,7 @@ export class FixedBuf {
   #bufIndex: number;
   #bytes: Uint8Array | null = null;
   #busy = 0;
+  #transferred = false;
 
   /** Made by pools only; user code cannot construct a FixedBuf. */
   constructor(
@@ -122,10 +150,15 @@ export class FixedBuf {
     return this.#owner === null;
   }
 
-  /** Returns the buffer to its pool.  Calling it again does nothing. */
+  /** Returns the buffer to its pool.  Calling it again does nothing.
+   * Throws BufferReleasedError when the buffer was given to another thread
+   * with transfer() (that thread releases it). */
   release(): void {
     const owner = this.#owner;
-    if (owner === null) return;
+    if (owner === null) {
+      if (this.#transferred) throw this.#released("release");
+      return;
+    }
     if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
     this.#owner = null;
     if (owner.checked) {
@@ -138,9 +171,49 @@ export class FixedBuf {
     owner[kFree](this.#handle);
   }
 
-  /** Same as release(): makes `using buf = pool.alloc(n)` return the buffer. */
+  /** Same as release(): makes `using buf = pool.alloc(n)` return the buffer.
+   * A buffer given away with transfer() is left alone. */
   [Symbol.dispose](): void {
-    this.release();
+    if (!this.#transferred) this.release();
+  }
+
+  /**
+   * Gives the buffer to another thread: returns plain data to postMessage to
+   * a Worker that has the pool attached (`attachPool(pool.share())`), where
+   * `attachBuf` turns it back into a FixedBuf that thread owns and releases.
+   * From now on this object refuses every use, release() included. Throws
+   * BufferBusyError while I/O uses the buffer.
+   *
+   * ```ts
+   * import { BuddyPool } from "@veloq/buffer";
+   * using pool = BuddyPool.create();
+   * const buf = pool.alloc(4096);
+   * const handoff = buf.transfer(); // postMessage(handoff) to a worker
+   * ```
+   */
+  transfer(): TransferredBuf {
+    const owner = this.#owner;
+    if (owner === null) throw this.#released("transfer");
+    if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
+    const { pool, token } = owner[kIdentity]();
+    const address = BigInt(Deno.UnsafePointer.value(owner[kPointer](this.#handle)));
+    this.#owner = null;
+    this.#transferred = true;
+    owner[kGone](this.#handle);
+    if (owner.checked) {
+      (this.#bytes?.buffer as ArrayBuffer | undefined)?.transfer(0);
+      owner[kForget](this);
+    }
+    this.#bytes = null;
+    return {
+      kind: "veloq.buf",
+      pool,
+      token,
+      handle: this.#handle,
+      capacity: this.#capacity,
+      bufIndex: this.#bufIndex,
+      address,
+    };
   }
 
   /** @ignore Internal: counts I/O requests using the buffer (+1 / -1). */
@@ -159,7 +232,9 @@ export class FixedBuf {
 
   #released(what: string): BufferReleasedError {
     return new BufferReleasedError(
-      `FixedBuf.${what} used after release: the memory belongs to the pool again`,
+      this.#transferred
+        ? `FixedBuf.${what} used after transfer(): the buffer belongs to the thread it was given to`
+        : `FixedBuf.${what} used after release: the memory belongs to the pool again`,
     );
   }
 }

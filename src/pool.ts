@@ -19,8 +19,19 @@ import { cString, lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
 import { PoolBusyError, PoolClosedError } from "./errors.ts";
-import { FixedBuf, kCreate, kForget, kFree, kPointer, kView } from "./fixed_buf.ts";
+import {
+  FixedBuf,
+  kCreate,
+  kForget,
+  kFree,
+  kGone,
+  kIdentity,
+  kPointer,
+  kView,
+} from "./fixed_buf.ts";
+import { addOwner, removeOwner } from "./owners.ts";
 import { registerPool, registrationError } from "./registration.ts";
+import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
 import type { LeakReport } from "./create.ts";
 
@@ -58,7 +69,11 @@ export interface PoolStats {
   frees: number;
   /** Allocations refused because the pool was exhausted. */
   failedAllocs: number;
-  /** Arenas mapped now (more than 1 after growth). */
+  /** Threads (Workers) that have this pool attached now. */
+  attachedViews: number;
+  /** Releases from other threads that named no live buffer (should stay 0). */
+  remoteErrors: number;
+  /** Arenas mapped now (more than 1 after growth or share()). */
   arenas: number;
   /** The growth limit (`growth.maxArenas`; 1 = no growth). */
   maxArenas: number;
@@ -73,19 +88,19 @@ export interface PoolStats {
   classes: ClassStats[];
 }
 
-/** Options of {@linkcode BufPool.allocAsync}. */
-export interface AllocAsyncOptions {
-  /** Stops waiting: the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-/** A caller of allocAsync waiting for memory. */
-interface Waiter {
-  size: number;
-  resolve: (buf: FixedBuf) => void;
-  reject: (e: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+/** A pool handed to a Worker: plain data from `pool.share()`, turned into a
+ * usable pool there by `attachPool`. */
+export interface SharedPool {
+  /** Marks the object as a veloq pool hand-over. */
+  readonly kind: "veloq.pool";
+  /** Address of the C pool. */
+  readonly pool: bigint;
+  /** The arena reserved for the Worker. */
+  readonly arena: number;
+  /** The pool's token (tells a live pool from a stale handle). */
+  readonly token: number;
+  /** The pool's name. */
+  readonly name: string;
 }
 
 /** One contiguous piece of pool memory, as a registrar sees it. */
@@ -98,9 +113,11 @@ export interface Region {
   bufIndex: number;
 }
 
+export type { AllocAsyncOptions };
+
 /**
  * What every pool offers.  Code written against BufPool works unchanged
- * with BuddyPool and HybridPool.
+ * with BuddyPool and HybridPool (and a pool attached in a Worker).
  */
 export interface BufPool extends Disposable {
   /** The pool's name, used in messages and leak reports. */
@@ -174,11 +191,10 @@ export abstract class NativePool implements BufPool {
   #arenas: (ArrayBuffer | null)[] = [];
   #arenaBases: (Deno.PointerObject | null)[] = [];
   #epoch = -1;
+  #address: bigint;
+  #token: number;
   #stats = new Float64Array(Stat.LEN);
-  #waiters: Waiter[] = [];
-  /** True while waiters exist and no serving pass is queued: the one flag
-   * free() reads, so releases cost nothing extra while nobody waits. */
-  #wakeWaiters = false;
+  #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
   /** The hot FFI functions, held directly (no lookup on the symbols object). */
   #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
 
@@ -195,6 +211,9 @@ export abstract class NativePool implements BufPool {
     );
     this.#out = new Uint32Array(outBuf);
     this.#outIndex = new Int32Array(outBuf);
+    this.#address = BigInt(Deno.UnsafePointer.value(init.ptr));
+    this.#token = this.#sym.vb_pool_token(init.ptr);
+    addOwner(this.#address, this);
     this.#refreshArenas();
     this.checked = init.checked;
     this.#onLeak = init.onLeak;
@@ -207,6 +226,7 @@ export abstract class NativePool implements BufPool {
       if (rc !== 0) {
         this.#sym.vb_pool_destroy(init.ptr);
         this.#ptr = null;
+        removeOwner(this.#address, this);
         throw poolError(rc, this);
       }
     }
@@ -216,6 +236,7 @@ export abstract class NativePool implements BufPool {
       } catch (e) {
         this.#sym.vb_pool_destroy(init.ptr);
         this.#ptr = null;
+        removeOwner(this.#address, this);
         throw e;
       }
     }
@@ -291,60 +312,8 @@ export abstract class NativePool implements BufPool {
 
   /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */
   allocAsync(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    let buf;
-    try {
-      // Waiters of this size that came first keep their turn.
-      buf = this.#waiters.some((w) => w.size === size) ? null : this.tryAlloc(size);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (buf) return Promise.resolve(buf);
-    const { promise, resolve, reject } = Promise.withResolvers<FixedBuf>();
-    const waiter: Waiter = { size, resolve, reject, signal, onAbort: undefined };
-    if (signal) {
-      waiter.onAbort = () => {
-        this.#dropWaiter(waiter);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
-    }
-    this.#waiters.push(waiter);
-    this.#wakeWaiters = true;
-    return promise;
-  }
-
-  /** Serves waiters in order; a size that cannot be served blocks only
-   * the later waiters of that same size. */
-  #serveWaiters = (): void => {
-    this.#wakeWaiters = this.#waiters.length !== 0;
-    if (this.#ptr === null) return;
-    const blocked = new Set<number>();
-    for (const w of [...this.#waiters]) {
-      if (blocked.has(w.size)) continue;
-      let buf;
-      try {
-        buf = this.tryAlloc(w.size);
-      } catch (e) {
-        this.#dropWaiter(w);
-        w.reject(e);
-        continue;
-      }
-      if (buf === null) {
-        blocked.add(w.size);
-        continue;
-      }
-      this.#dropWaiter(w);
-      w.resolve(buf);
-    }
-  };
-
-  #dropWaiter(w: Waiter): void {
-    const i = this.#waiters.indexOf(w);
-    if (i >= 0) this.#waiters.splice(i, 1);
-    if (this.#waiters.length === 0) this.#wakeWaiters = false;
-    if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+    if (this.#ptr === null) return Promise.reject(this.#closedError());
+    return this.#waiters.alloc(size, options);
   }
 
   /**
@@ -376,10 +345,7 @@ export abstract class NativePool implements BufPool {
     out[Out.QUEUED] = n + 1;
     // Checked mode frees (and poisons) at once rather than at the next alloc.
     if (n + 1 === Out.QUEUE_CAP || this.checked) this.#sym.vb_pool_flush(this.#ptr!);
-    if (this.#wakeWaiters) {
-      this.#wakeWaiters = false;
-      queueMicrotask(this.#serveWaiters);
-    }
+    this.#waiters.wake();
   }
 
   /** The error for a failed alloc: growth can fail to register. */
@@ -476,6 +442,8 @@ export abstract class NativePool implements BufPool {
       grows: s[Stat.GROWS],
       hugePageArenas: s[Stat.HUGE_ARENAS],
       thpArenas: s[Stat.THP_ARENAS],
+      attachedViews: s[Stat.ATTACHED],
+      remoteErrors: s[Stat.REMOTE_ERRORS],
       classes,
     };
   }
@@ -510,13 +478,16 @@ export abstract class NativePool implements BufPool {
     const ptr = this.#ptr;
     if (ptr === null) return;
     // The pool is going away: nobody waits for it any more.
-    for (const w of [...this.#waiters]) {
-      this.#dropWaiter(w);
-      w.reject(
-        new PoolClosedError(`pool "${this.name}" was closed while waiting for ${w.size} bytes`),
+    this.#waiters.rejectAll((size) =>
+      new PoolClosedError(`pool "${this.name}" was closed while waiting for ${size} bytes`)
+    );
+    const { liveBuffers: live, attachedViews } = this.stats();
+    if (attachedViews > 0) {
+      throw new PoolBusyError(
+        `pool "${this.name}" is attached in ${attachedViews} other thread(s): close the attached pools there (or end those Workers' use of it) before close()`,
+        live,
       );
     }
-    const live = this.stats().liveBuffers;
     if (live > 0) {
       throw new PoolBusyError(
         `pool "${this.name}" still has ${live} live buffer(s): release them before close()`,
@@ -524,8 +495,48 @@ export abstract class NativePool implements BufPool {
       );
     }
     const rc = this.#sym.vb_pool_destroy(ptr);
+    if (rc === Err.EATTACHED) {
+      throw new PoolBusyError(`pool "${this.name}" was attached in another thread meanwhile`, 0);
+    }
     if (rc !== 0) throw poolError(rc, this);
     this.#ptr = null;
+    removeOwner(this.#address, this);
+  }
+
+  /**
+   * A handle for one Worker to use this pool (`attachPool(handle)` there):
+   * plain data, structured-cloneable. Each call maps (and registers, for a
+   * registered pool) one more arena for that Worker, which allocates from
+   * it without locks; any thread may release any buffer. Call it once per
+   * Worker. The pool cannot close while a Worker has it attached.
+   *
+   * ```ts
+   * import { BuddyPool } from "@veloq/buffer";
+   * using pool = BuddyPool.create();
+   * const handle = pool.share(); // new Worker(...).postMessage(handle)
+   * ```
+   */
+  share(): SharedPool {
+    const ptr = this.#live();
+    const out = new Uint32Array(2);
+    const rc = this.#sym.vb_pool_share(ptr, out);
+    if (rc !== 0) throw this.#allocError(rc, 0);
+    return {
+      kind: "veloq.pool",
+      pool: this.#address,
+      arena: out[0],
+      token: out[1],
+      name: this.name,
+    };
+  }
+
+  /** @ignore Internal (BufOwner): a buffer left this thread (nothing to
+   * count: the C pool knows its live buffers). */
+  [kGone](_handle: number): void {}
+
+  /** @ignore Internal (BufOwner): the C pool's address and token. */
+  [kIdentity](): { pool: bigint; token: number } {
+    return { pool: this.#address, token: this.#token };
   }
 
   /** Same as close(). */

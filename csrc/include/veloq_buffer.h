@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 5u
+#define VB_ABI_VERSION 6u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -69,6 +69,8 @@ enum {
     VB_EMEMLOCK = -4004,     /* registering would pin more than RLIMIT_MEMLOCK allows */
     VB_ENOSLOTS = -4005,     /* the ring's registered-buffer table is full */
     VB_EKMEMLOCK = -4006,    /* the kernel refused to pin the memory (ENOMEM: RLIMIT_MEMLOCK) */
+    VB_EATTACHED = -4007,    /* other threads still have the pool attached */
+    VB_ESTALE = -4008,       /* a share handle of a pool that is closed (or not this one) */
 };
 
 /* Offsets into the array returned by vb_pool_out() (uint32 slots). */
@@ -102,6 +104,8 @@ enum {
     VB_STAT_GROWS,               /* arenas mapped after the first, ever */
     VB_STAT_HUGE_ARENAS,         /* arenas backed by 2 MiB pages (hugetlbfs) */
     VB_STAT_THP_ARENAS,          /* arenas 2 MiB aligned with MADV_HUGEPAGE */
+    VB_STAT_ATTACHED,            /* views attached in other threads now */
+    VB_STAT_REMOTE_ERRORS,       /* frees from other threads that named no live buffer */
     VB_STAT_LEN
 };
 
@@ -212,6 +216,54 @@ VB_API int32_t vb_pool_check(vb_pool *pool);
 VB_API const char *vb_pool_last_error(vb_pool *pool);
 /* "buddy" or "hybrid". */
 VB_API const char *vb_pool_kind(vb_pool *pool);
+
+/* --- other threads (Deno Workers): shares and views ---------------------------
+ *
+ * A pool belongs to the thread that created it: every vb_pool_* call above
+ * is for that thread.  Other threads use it through a *view*:
+ *
+ *   owner:  vb_pool_share(pool, out)      maps (and registers) one more arena
+ *                                         for one view; out = (arena, token)
+ *   other:  vb_view_attach(pool, arena, token, &view)
+ *           vb_view_alloc / vb_view_free / vb_view_flush (its own out array)
+ *           vb_view_detach(view)
+ *
+ * A view allocates from its own arena with no lock.  Any thread may free
+ * any buffer of the pool: a free of a buffer from an arena the calling
+ * thread does not own is pushed on that arena's lock-free remote list, and
+ * the owner frees it when it runs short or flushes.  Destroying a pool
+ * while views are attached is refused (VB_EATTACHED); attaching to a
+ * destroyed pool is refused (VB_ESTALE), never a use after free.
+ */
+typedef struct vb_view vb_view;
+
+/* Owner thread: reserves a new arena of the pool's shape for one view
+ * (registered like growth when the pool is registered).  Fills
+ * out[0] = arena, out[1] = token.  0 or an error (VB_ENOMEM: no slot). */
+VB_API int32_t vb_pool_share(vb_pool *pool, uint32_t *out);
+/* The pool's token (what share handles carry), for handing buffers over. */
+VB_API uint32_t vb_pool_token(vb_pool *pool);
+/* Any thread: attaches to the arena a share reserved.  VB_ESTALE when the
+ * pool is gone or the token is wrong, VB_EBUSY when already attached. */
+VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t arena, uint32_t token, vb_view **out);
+/* Hands the view's arena back to the pool's owner thread (buffers still
+ * live in other threads stay valid) and frees the view. */
+VB_API int32_t vb_view_detach(vb_view *view);
+/* Like vb_pool_alloc / vb_pool_free / vb_pool_flush, for the view's thread.
+ * A view has no fallback: VB_ENOMEM when its arena is full, VB_ERANGE
+ * above the largest block. */
+VB_API int32_t vb_view_alloc(vb_view *view, uint32_t size);
+VB_API int32_t vb_view_free(vb_view *view, int32_t handle);
+VB_API int32_t vb_view_flush(vb_view *view);
+VB_API uint32_t *vb_view_out(vb_view *view);
+/* Buffers of the view's arena handed out and not freed (its thread only). */
+VB_API uint32_t vb_view_live(vb_view *view);
+/* The view's arena: its number, base address and size. */
+VB_API uint32_t vb_view_arena(vb_view *view);
+VB_API void *vb_view_base(vb_view *view);
+VB_API uint64_t vb_view_size(vb_view *view);
+/* The first registered index of the view's arena, or -1. */
+VB_API int32_t vb_view_reg(vb_view *view);
 
 /* --- rings: one io_uring instance each ------------------------------------ */
 

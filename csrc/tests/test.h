@@ -38,6 +38,7 @@ extern const test_case hybrid_tests[];
 extern const test_case model_tests[];
 extern const test_case growth_tests[];
 extern const test_case ring_tests[];
+extern const test_case thread_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 

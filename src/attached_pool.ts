@@ -1,0 +1,335 @@
+/**
+ * AttachedPool: a pool created in another thread, used from this one (a
+ * Deno Worker).  It allocates from the arena `share()` reserved for it,
+ * with no lock; it may release any buffer of the pool (buffers of other
+ * threads' arenas go back to them through the C core's remote-free lists).
+ * No allocator logic here either: the C view decides.
+ *
+ * @module
+ */
+import { Err, Out } from "../ffi/constants.ts";
+import { lib } from "../ffi/loader.ts";
+import type { VeloqLib } from "../ffi/symbols.ts";
+import {
+  ForeignBufferError,
+  PoolBusyError,
+  PoolClosedError,
+  PoolExhaustedError,
+  VeloqError,
+} from "./errors.ts";
+import {
+  FixedBuf,
+  kCreate,
+  kForget,
+  kFree,
+  kGone,
+  kIdentity,
+  kPointer,
+  kView,
+  type TransferredBuf,
+} from "./fixed_buf.ts";
+import { addOwner, ownerOf, removeOwner } from "./owners.ts";
+import type { BufPool, PoolStats, Region, SharedPool } from "./pool.ts";
+import type { Ring } from "./ring.ts";
+import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
+
+/**
+ * A pool shared by another thread, attached in this one with
+ * {@linkcode attachPool}. It implements {@linkcode BufPool}: code written
+ * against BufPool works with it too. `stats()` describes this thread's
+ * part (its arena and the buffers this thread holds); the pool's owner
+ * thread sees the whole pool.
+ */
+export class AttachedPool implements BufPool {
+  /** The pool's name. */
+  readonly name: string;
+  /** Rings are per thread: buffers keep their bufIndex, but an attached
+   * pool is registered with no ring of this thread. */
+  readonly registrars: readonly Ring[] = [];
+  /** Attached pools are never in checked mode. */
+  readonly checked = false;
+  #sym: VeloqLib["symbols"];
+  #view: Deno.PointerObject | null;
+  #out: Uint32Array;
+  #outIndex: Int32Array;
+  #arena: number;
+  #base: Deno.PointerObject;
+  #memory: ArrayBuffer;
+  #size: number;
+  #reg: number;
+  #address: bigint;
+  #token: number;
+  /** Buffers of other arenas handed to this thread: their addresses. */
+  #foreign = new Map<number, bigint>();
+  /** FixedBufs this thread holds from this pool. */
+  #held = 0;
+  #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
+
+  /** @ignore Made by {@linkcode attachPool}. */
+  constructor(shared: SharedPool, view: Deno.PointerObject) {
+    this.#sym = lib().symbols;
+    this.#view = view;
+    this.name = shared.name;
+    this.#address = shared.pool;
+    this.#token = shared.token;
+    const out = Deno.UnsafePointerView.getArrayBuffer(this.#sym.vb_view_out(view)!, Out.LEN * 4);
+    this.#out = new Uint32Array(out);
+    this.#outIndex = new Int32Array(out);
+    this.#arena = this.#sym.vb_view_arena(view);
+    this.#base = this.#sym.vb_view_base(view)!;
+    this.#size = Number(this.#sym.vb_view_size(view));
+    this.#reg = this.#sym.vb_view_reg(view);
+    this.#memory = Deno.UnsafePointerView.getArrayBuffer(this.#base, this.#size);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#view === null;
+  }
+
+  /** A buffer of at least `size` bytes from this thread's arena. Throws
+   * PoolExhaustedError when it is full (an attached pool does not grow or
+   * fall back), RangeError for a bad size. */
+  alloc(size: number): FixedBuf {
+    const buf = this.tryAlloc(size);
+    if (buf === null) {
+      throw new PoolExhaustedError(
+        `pool "${this.name}" (attached): this thread's arena of ${this.#size} bytes has no block for ${size} bytes. Release buffers, use tryAlloc() or allocAsync().`,
+        { code: Err.ENOMEM },
+      );
+    }
+    return buf;
+  }
+
+  /** Like alloc, but null when this thread's arena is full. */
+  tryAlloc(size: number): FixedBuf | null {
+    const view = this.#live();
+    if ((size >>> 0) !== size || size === 0) {
+      if (typeof size !== "number") throw new TypeError(`size must be a number of bytes`);
+      throw new RangeError(`size must be an integer from 1 to ${0xffffffff} bytes, got ${size}`);
+    }
+    const h = this.#sym.vb_view_alloc(view, size);
+    if (h < 0) {
+      if (h === Err.ENOMEM) return null;
+      if (h === Err.ERANGE) {
+        throw new RangeError(`pool "${this.name}" (attached) can never serve ${size} bytes`);
+      }
+      throw new VeloqError(`pool "${this.name}" (attached): error ${h}`, { code: h });
+    }
+    this.#held++;
+    return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+  }
+
+  /** A buffer as soon as this thread's arena can serve one. */
+  allocAsync(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
+    if (this.#view === null) return Promise.reject(this.#closedError());
+    return this.#waiters.alloc(size, options);
+  }
+
+  /** This thread's part: its arena, and the buffers this thread holds. */
+  stats(): PoolStats {
+    this.#live();
+    return {
+      liveBuffers: this.#held,
+      bytesInUse: 0,
+      capacityBytes: this.#size,
+      freeBytes: 0,
+      cachedBuffers: 0,
+      largestFree: 0,
+      fallbackBuffers: 0,
+      fallbackBytes: 0,
+      allocs: 0,
+      frees: 0,
+      failedAllocs: 0,
+      arenas: 1,
+      maxArenas: 1,
+      grows: 0,
+      hugePageArenas: 0,
+      thpArenas: 0,
+      attachedViews: 0,
+      remoteErrors: this.#out[Out.QUEUE_ERRORS],
+      classes: [],
+    };
+  }
+
+  /** This thread's arena. */
+  regions(): Region[] {
+    this.#live();
+    return [{ pointer: this.#base, length: this.#size, bufIndex: this.#reg }];
+  }
+
+  /** Frees what is queued and checks that no release was refused. The
+   * whole pool is checked by its owner thread. */
+  check(): void {
+    const view = this.#live();
+    this.#sym.vb_view_flush(view);
+    const errors = this.#out[Out.QUEUE_ERRORS];
+    if (errors !== 0) {
+      throw new VeloqError(
+        `pool "${this.name}" (attached): ${errors} releases named no live buffer`,
+      );
+    }
+  }
+
+  /**
+   * Detaches this thread: its arena goes back to the pool's owner (buffers
+   * this thread handed to others stay valid). Throws PoolBusyError while
+   * this thread still holds buffers of the pool. A second call does nothing.
+   */
+  close(): void {
+    const view = this.#view;
+    if (view === null) return;
+    this.#waiters.rejectAll((size) =>
+      new PoolClosedError(
+        `pool "${this.name}" was closed in this thread while waiting for ${size} bytes`,
+      )
+    );
+    if (this.#held > 0) {
+      throw new PoolBusyError(
+        `pool "${this.name}" (attached) still has ${this.#held} buffer(s) held by this thread: release or transfer them before close()`,
+        this.#held,
+      );
+    }
+    this.#sym.vb_view_detach(view);
+    this.#view = null;
+    removeOwner(this.#address, this);
+  }
+
+  /** Same as close(). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @ignore Internal: takes a buffer handed over from another thread. */
+  adopt(t: TransferredBuf): FixedBuf {
+    this.#live();
+    if (t.handle >>> 20 !== this.#arena) this.#foreign.set(t.handle, t.address);
+    this.#held++;
+    return new FixedBuf(kCreate, this, t.handle, t.capacity, t.bufIndex);
+  }
+
+  /** @ignore Internal (BufOwner): queues a release for the C view. */
+  [kFree](handle: number): void {
+    const out = this.#out;
+    const n = out[Out.QUEUED];
+    out[Out.QUEUE + n] = handle;
+    out[Out.QUEUED] = n + 1;
+    if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_view_flush(this.#view!);
+    this.#held--;
+    this.#foreign.delete(handle);
+    this.#waiters.wake();
+  }
+
+  /** @ignore Internal (BufOwner): a view over one buffer. */
+  [kView](handle: number, capacity: number): Uint8Array {
+    if (handle >>> 20 === this.#arena) {
+      return new Uint8Array(this.#memory, (handle & 0xfffff) * 4096, capacity);
+    }
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this[kPointer](handle), capacity));
+  }
+
+  /** @ignore Internal (BufOwner): a buffer's address. */
+  [kPointer](handle: number): Deno.PointerObject {
+    if (handle >>> 20 === this.#arena) {
+      return Deno.UnsafePointer.offset(this.#base, (handle & 0xfffff) * 4096)!;
+    }
+    const address = this.#foreign.get(handle);
+    if (address === undefined) throw new ForeignBufferError(`handle ${handle} is not held here`);
+    return Deno.UnsafePointer.create(address)!;
+  }
+
+  /** @ignore Internal (BufOwner): a buffer left this thread. */
+  [kGone](handle: number): void {
+    this.#held--;
+    this.#foreign.delete(handle);
+  }
+
+  /** @ignore Internal (BufOwner): never in checked mode. */
+  [kForget](_buf: FixedBuf): void {}
+
+  /** @ignore Internal (BufOwner): the C pool's address and token. */
+  [kIdentity](): { pool: bigint; token: number } {
+    return { pool: this.#address, token: this.#token };
+  }
+
+  #live(): Deno.PointerObject {
+    if (this.#view === null) throw this.#closedError();
+    return this.#view;
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError(`pool "${this.name}" is closed in this thread`);
+  }
+}
+
+/**
+ * Turns `pool.share()`, posted to this Worker, into a pool this thread can
+ * allocate from and release to.
+ *
+ * ```ts ignore
+ * import { attachBuf, attachPool } from "@veloq/buffer";
+ * self.onmessage = (e) => {
+ *   using pool = attachPool(e.data.pool);
+ *   const buf = pool.alloc(4096);
+ *   self.postMessage(buf.transfer());
+ * };
+ * ```
+ *
+ * Throws PoolClosedError when the pool was closed meanwhile (the handle is
+ * stale), VeloqError when the handle was attached already.
+ */
+export function attachPool(shared: SharedPool): AttachedPool {
+  if (shared?.kind !== "veloq.pool" || typeof shared.pool !== "bigint") {
+    throw new TypeError("attachPool needs the object returned by pool.share()");
+  }
+  if (ownerOf(shared.pool)) {
+    throw new VeloqError(`pool "${shared.name}" is already usable in this thread`);
+  }
+  const sym = lib().symbols;
+  const cell = new BigUint64Array(1);
+  const rc = sym.vb_view_attach(
+    Deno.UnsafePointer.create(shared.pool)!,
+    shared.arena,
+    shared.token,
+    cell,
+  );
+  if (rc === Err.ESTALE) {
+    throw new PoolClosedError(`pool "${shared.name}" is closed: this share handle is stale`);
+  }
+  if (rc === Err.EBUSY) {
+    throw new VeloqError(
+      `this share handle of pool "${shared.name}" is attached already: call share() once per Worker`,
+      { code: rc },
+    );
+  }
+  if (rc !== 0) throw new VeloqError(`attachPool: error ${rc}`, { code: rc });
+  const pool = new AttachedPool(shared, Deno.UnsafePointer.create(cell[0])!);
+  addOwner(shared.pool, pool);
+  return pool;
+}
+
+/**
+ * Turns `buf.transfer()`, posted from another thread, into a FixedBuf this
+ * thread owns (and releases). The pool must be usable in this thread: the
+ * thread that created it, or one that attached it with attachPool.
+ */
+export function attachBuf(t: TransferredBuf): FixedBuf {
+  if (t?.kind !== "veloq.buf" || typeof t.pool !== "bigint") {
+    throw new TypeError("attachBuf needs the object returned by buf.transfer()");
+  }
+  const owner = ownerOf(t.pool);
+  if (!owner) {
+    throw new ForeignBufferError(
+      "this buffer's pool is not usable in this thread: attachPool(pool.share()) here first",
+    );
+  }
+  if (owner[kIdentity]().token !== t.token) {
+    throw new ForeignBufferError("this buffer belongs to a pool that is closed");
+  }
+  return owner instanceof AttachedPool ? owner.adopt(t) : adoptInOwner(owner, t);
+}
+
+/** The creating thread takes a buffer back: it knows every arena. */
+function adoptInOwner(owner: { [kIdentity](): unknown }, t: TransferredBuf): FixedBuf {
+  return new FixedBuf(kCreate, owner as never, t.handle, t.capacity, t.bufIndex);
+}
