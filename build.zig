@@ -115,6 +115,16 @@ pub fn build(b: *std.Build) void {
     const bench_step = b.step("bench", "Run the C allocation benchmarks (ReleaseFast)");
     bench_step.dependOn(&b.addInstallArtifact(bench_exe, .{}).step);
     bench_step.dependOn(&run_bench.step);
+
+    // vb_bench_threads: a release from another thread vs the owner's own.
+    const xthread_mod = b.createModule(.{ .target = target, .optimize = .ReleaseFast, .link_libc = true });
+    addCore(b, xthread_mod, uring);
+    xthread_mod.addCSourceFiles(.{ .files = &.{"csrc/bench/xthread.c"}, .flags = &c_flags });
+    const xthread_exe = b.addExecutable(.{ .name = "vb_bench_threads", .root_module = xthread_mod });
+    const run_xthread = b.addRunArtifact(xthread_exe);
+    run_xthread.has_side_effects = true;
+    run_xthread.step.dependOn(&run_bench.step); // after, not beside: 2 cores
+    bench_step.dependOn(&run_xthread.step);
 }
 
 /// Where liburing comes from: its static archive is linked INTO our .so, so
