@@ -33,6 +33,7 @@ export {
 export { FixedBuf, type TransferredBuf } from "./src/fixed_buf.ts";
 export { attachBuf, AttachedPool, attachPool } from "./src/attached_pool.ts";
 export type { AllocAsyncOptions } from "./src/waiters.ts";
+export { BufScope } from "./src/scope.ts";
 export { BUDDY_DEFAULT_ARENA, BuddyPool, type BuddyPoolOptions } from "./src/buddy_pool.ts";
 export {
   HYBRID_DEFAULT_CLASSES,

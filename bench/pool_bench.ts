@@ -22,6 +22,8 @@
  *                 classes) serving 256 KiB from the global allocator
  *   view          baseline: BuddyPool 4 KiB alloc+release; the same reading
  *                 `bytes[0]` (the first `bytes` access makes the view)
+ *   batch         16 buffers per iteration: one by one (manual, `using`),
+ *                 allocMany (one native call), and a scope (one `using`)
  *
  * "Manual" is `const b = pool.alloc(n); b.release();`.
  *
@@ -281,6 +283,34 @@ Deno.bench("hybrid 4 KiB alloc + bytes[0] + release", { group: "view" }, () => {
   const b = hybrid.alloc(4 * KiB);
   sink += b.bytes[0];
   b.release();
+});
+
+// --- batch: 16 buffers per iteration ---------------------------------------
+// allocMany takes them in one native call; a scope releases them with one
+// `using`. Times are per iteration (16 buffers); divide by 16 per buffer.
+const held: FixedBuf[] = new Array(16);
+Deno.bench("16 x buddy 4 KiB alloc, then 16 releases (manual)", {
+  group: "batch",
+  baseline: true,
+}, () => {
+  for (let i = 0; i < 16; i++) held[i] = buddy.alloc(4 * KiB);
+  for (let i = 0; i < 16; i++) held[i].release();
+});
+Deno.bench("16 x buddy 4 KiB alloc with using, all held", { group: "batch" }, () => {
+  using _a = buddy.alloc(4 * KiB), _b = buddy.alloc(4 * KiB), _c = buddy.alloc(4 * KiB);
+  using _d = buddy.alloc(4 * KiB), _e = buddy.alloc(4 * KiB), _f = buddy.alloc(4 * KiB);
+  using _g = buddy.alloc(4 * KiB), _h = buddy.alloc(4 * KiB), _i = buddy.alloc(4 * KiB);
+  using _j = buddy.alloc(4 * KiB), _k = buddy.alloc(4 * KiB), _l = buddy.alloc(4 * KiB);
+  using _m = buddy.alloc(4 * KiB), _n = buddy.alloc(4 * KiB), _o = buddy.alloc(4 * KiB);
+  using _p = buddy.alloc(4 * KiB);
+});
+Deno.bench("buddy allocMany(4 KiB, 16) + release each", { group: "batch" }, () => {
+  const bufs = buddy.allocMany(4 * KiB, 16);
+  for (let i = 0; i < 16; i++) bufs[i].release();
+});
+Deno.bench("buddy scope: 16 x 4 KiB, one using", { group: "batch" }, () => {
+  using scope = buddy.scope();
+  for (let i = 0; i < 16; i++) scope.alloc(4 * KiB);
 });
 
 globalThis.addEventListener("unload", () => {

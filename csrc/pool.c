@@ -345,6 +345,20 @@ int32_t vb_pool_alloc(vb_pool *p, uint32_t size) {
     return served(p, p->cur_arena, page, cap, p->cur_reg);
 }
 
+int32_t vb_pool_alloc_many(vb_pool *p, uint32_t size, uint32_t n, int32_t *out) {
+    if (!out || n > 0x7fffffffu) return VB_EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t h = vb_pool_alloc(p, size);
+        if (h < 0) {
+            while (i--) pool_free(p, out[2 * i]);
+            return h;
+        }
+        out[2 * i] = h;
+        out[2 * i + 1] = (int32_t)p->out[VB_OUT_BUF_INDEX];
+    }
+    return (int32_t)n;
+}
+
 /* --- by address ----------------------------------------------------------- */
 
 /* The handle of the buffer starting at ptr, or an error. */

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "e341d1ef67846d5836c35fe027cc8e15945d55fea9e903b3a20f681cdab85faa",
-  "aarch64-linux": "5f63cb5d1a9be9d26fc65c23109c4c8a17f87c6b596ceba3c63691ca93a049a4"
+  "x86_64-linux": "2e4393cb1c4887743981e573ebcda9ce19798c8dac60b3069ba9e77c046670c6",
+  "aarch64-linux": "6796d3b85d18e7975628ea520e2a717ac8cd3730960e394f03baa21ce9a8b828"
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -30,6 +30,7 @@ export const symbols = {
   vb_pool_set_max_arenas: { parameters: ["pointer", "u32"], result: "i32" },
 
   vb_pool_alloc: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_pool_alloc_many: { parameters: ["pointer", "u32", "u32", "buffer"], result: "i32" },
   vb_pool_free: { parameters: ["pointer", "i32"], result: "i32" },
   vb_pool_flush: { parameters: ["pointer"], result: "i32" },
   vb_pool_out: { parameters: ["pointer"], result: "pointer" },

@@ -32,6 +32,7 @@ import { addOwner, ownerOf, removeOwner } from "./owners.ts";
 import type { BufPool, PoolStats, Region, SharedPool } from "./pool.ts";
 import type { Ring } from "./ring.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
+import { BufScope } from "./scope.ts";
 
 /**
  * A pool shared by another thread, attached in this one with
@@ -118,6 +119,27 @@ export class AttachedPool implements BufPool {
     }
     this.#held++;
     return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
+  }
+
+  /** `count` buffers, all or none. */
+  allocMany(size: number, count: number): FixedBuf[] {
+    if (!Number.isInteger(count) || count < 0 || count > 0xffff) {
+      throw new RangeError(`count must be an integer from 0 to 65535, got ${count}`);
+    }
+    const bufs: FixedBuf[] = [];
+    try {
+      for (let i = 0; i < count; i++) bufs.push(this.alloc(size));
+    } catch (e) {
+      for (const b of bufs) b.release();
+      throw e;
+    }
+    return bufs;
+  }
+
+  /** A scope releasing all its buffers at once. */
+  scope(): BufScope {
+    this.#live();
+    return new BufScope(this);
   }
 
   /** A buffer as soon as this thread's arena can serve one. */

@@ -32,6 +32,7 @@ import {
 import { addOwner, removeOwner } from "./owners.ts";
 import { registerPool, registrationError } from "./registration.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
+import { BufScope } from "./scope.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
 import type { LeakReport } from "./create.ts";
 
@@ -132,6 +133,12 @@ export interface BufPool extends Disposable {
   alloc(size: number): FixedBuf;
   /** Like alloc, but returns null instead of throwing when exhausted. */
   tryAlloc(size: number): FixedBuf | null;
+  /** `count` buffers of at least `size` bytes, all or none (one native call
+   * for all of them where the pool can). Throws like alloc. */
+  allocMany(size: number, count: number): FixedBuf[];
+  /** A scope whose buffers are all released when it is disposed: one
+   * `using` for many buffers. */
+  scope(): BufScope;
   /**
    * A buffer of at least `size` bytes, as soon as one can be served: at
    * once when possible, else when buffers are released (first come, first
@@ -191,6 +198,7 @@ export abstract class NativePool implements BufPool {
   #arenas: (ArrayBuffer | null)[] = [];
   #arenaBases: (Deno.PointerObject | null)[] = [];
   #epoch = -1;
+  #many = new Int32Array(64);
   #address: bigint;
   #token: number;
   #stats = new Float64Array(Stat.LEN);
@@ -308,6 +316,33 @@ export abstract class NativePool implements BufPool {
   /** @ignore Internal (BufOwner, checked mode): the buffer was released. */
   [kForget](buf: FixedBuf): void {
     this.#leaks?.unregister(buf);
+  }
+
+  /** `count` buffers in one native call, all or none (see {@linkcode BufPool.allocMany}). */
+  allocMany(size: number, count: number): FixedBuf[] {
+    const ptr = this.#live();
+    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    if (!Number.isInteger(count) || count < 0 || count > 0xffff) {
+      throw new RangeError(`count must be an integer from 0 to 65535, got ${count}`);
+    }
+    let out = this.#many;
+    if (out.length < 2 * count) out = this.#many = new Int32Array(2 * count);
+    const rc = this.#sym.vb_pool_alloc_many(ptr, size, count, out);
+    if (rc < 0) throw this.#allocError(rc, size);
+    const capacity = this.#out[Out.CAPACITY];
+    const bufs = new Array<FixedBuf>(count);
+    for (let i = 0; i < count; i++) {
+      const buf = new FixedBuf(kCreate, this, out[2 * i], capacity, out[2 * i + 1]);
+      if (this.#leaks !== null) this.#track(buf, out[2 * i]);
+      bufs[i] = buf;
+    }
+    return bufs;
+  }
+
+  /** A scope releasing all its buffers at once (see {@linkcode BufScope}). */
+  scope(): BufScope {
+    this.#live();
+    return new BufScope(this);
   }
 
   /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */

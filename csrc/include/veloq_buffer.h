@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 6u
+#define VB_ABI_VERSION 7u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -181,6 +181,11 @@ VB_API int32_t vb_pool_destroy(vb_pool *pool);
 /* Hot path.  Returns a handle (>= 0) and fills vb_pool_out(), or an error:
  * VB_ENOMEM (exhausted), VB_ERANGE (never servable), VB_EINVAL (size 0). */
 VB_API int32_t vb_pool_alloc(vb_pool *pool, uint32_t size);
+/* n buffers of `size` bytes in one call, all or none: fills out[2i] with a
+ * handle and out[2i+1] with its registered index (or -1); their capacity is
+ * in vb_pool_out()[VB_OUT_CAPACITY].  Returns n, or the error of the first
+ * alloc that failed (the buffers it had got are freed again). */
+VB_API int32_t vb_pool_alloc_many(vb_pool *pool, uint32_t size, uint32_t n, int32_t *out);
 /* Hot path.  Returns 0, or VB_EDOUBLEFREE / VB_EINTERIOR / VB_EFAULT with the
  * pool left unchanged. */
 VB_API int32_t vb_pool_free(vb_pool *pool, int32_t handle);
