@@ -81,6 +81,9 @@ static int stamped(const uint8_t *p, int32_t h) {
     return a == h && b == h;
 }
 
+/* Every worker has attached its view (main then tests destroy). */
+static pthread_barrier_t attached;
+
 /* Each view's arena base: read by the receivers of its buffers. */
 static uint8_t *arena_base[VB_MAX_ARENAS];
 
@@ -100,7 +103,9 @@ static void drain_in(worker *w, vb_view *v) {
 static void *run_worker(void *arg) {
     worker *w = arg;
     vb_view *v;
-    if (vb_view_attach(w->pool, w->arena, w->token, &v) != 0) {
+    int rc = vb_view_attach(w->pool, w->arena, w->token, &v);
+    pthread_barrier_wait(&attached);
+    if (rc != 0) {
         w->bad++;
         handoff_close(w->out);
         return 0;
@@ -160,7 +165,9 @@ static void threads_hand_buffers_around(void) {
         w[i].out = &q[i];
         w[i].in = &q[(i + NTHREADS - 1) % NTHREADS];
     }
+    pthread_barrier_init(&attached, 0, NTHREADS + 1);
     for (int i = 0; i < NTHREADS; i++) REQUIRE(pthread_create(&w[i].thread, 0, run_worker, &w[i]) == 0);
+    pthread_barrier_wait(&attached);
     /* Meanwhile the owner thread keeps allocating and freeing too. */
     for (int k = 0; k < 10000; k++) {
         int32_t h = vb_pool_alloc(p, 8192);
@@ -191,6 +198,7 @@ static void threads_hand_buffers_around(void) {
     }
     FREE_ALL(p, whole, NTHREADS + 1);
     CHECK_RC(vb_pool_destroy(p), 0);
+    pthread_barrier_destroy(&attached);
     for (int i = 0; i < NTHREADS; i++) {
         pthread_mutex_destroy(&q[i].lock);
         pthread_cond_destroy(&q[i].cond);
