@@ -162,6 +162,11 @@ static void run_here(const test_case *t) {
                   vb_live_pools() - pools);
 }
 
+/* LeakSanitizer (scripts/hardening.sh asan) looks for leaks in exit(), which
+ * a forked test never calls (_exit): it is asked here instead, so a test that
+ * leaks fails (the report goes to stderr).  NULL in builds without it. */
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
 static void run_forked(const test_case *t) {
     fflush(stdout); /* or the child would print our buffered lines again */
     fflush(stderr);
@@ -172,6 +177,8 @@ static void run_forked(const test_case *t) {
     }
     if (pid == 0) {
         run_here(t);
+        if (__lsan_do_recoverable_leak_check && __lsan_do_recoverable_leak_check())
+            test_fail(__FILE__, __LINE__, "LeakSanitizer: %s leaked memory (report above)", t->name);
         _exit(0);
     }
     int status;
