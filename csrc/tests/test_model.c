@@ -417,7 +417,34 @@ static void run_model(const model_kind *kind) {
 static void model_buddy(void) { run_model(&buddy_kind); }
 static void model_hybrid(void) { run_model(&hybrid_kind); }
 
+/* Found by the pool fuzzer (csrc/fuzz/, at c72da24): an extra arena returned
+ * when empty had its slot zeroed, so vb_pool_region_reg_index said it was
+ * registered at index 0.  A returned region reads NULL, 0 and -1. */
+static void model_returned_arena_is_unregistered(void) {
+    for (int hybrid = 0; hybrid < 2; hybrid++) {
+        static const uint32_t sizes[] = {4 * PAGE}, counts[] = {1};
+        vb_pool *p = 0;
+        if (hybrid) CHECK_RC(vb_hybrid_create(sizes, counts, 1, VB_FLAG_RELEASE_EMPTY_ARENAS, &p), 0);
+        else CHECK_RC(vb_buddy_create(4 * PAGE, 2, 3, VB_FLAG_RELEASE_EMPTY_ARENAS, &p), 0);
+        REQUIRE(p);
+        CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+        int32_t a = vb_pool_alloc(p, 4 * PAGE), b = vb_pool_alloc(p, 4 * PAGE);
+        REQUIRE(a >= 0 && b >= 0);
+        CHECK_EQ((uint32_t)b >> VB_HANDLE_PAGE_BITS, 1); /* the second arena */
+        CHECK_EQ(vb_pool_region_reg_index(p, 1), -1);
+        CHECK_RC(vb_pool_free(p, b), 0); /* empty: returned */
+        CHECK_EQ(vb_pool_region_count(p), 2);
+        CHECK(vb_pool_region_base(p, 1) == 0);
+        CHECK_EQ(vb_pool_region_size(p, 1), 0);
+        CHECK_EQ(vb_pool_region_reg_index(p, 1), -1);
+        CHECK_POOL(p);
+        CHECK_RC(vb_pool_free(p, a), 0);
+        CHECK_RC(vb_pool_destroy(p), 0);
+    }
+}
+
 const test_case model_tests[] = {
+    TEST(model_returned_arena_is_unregistered),
     TEST(model_buddy),
     TEST(model_hybrid),
     TEST_END,
