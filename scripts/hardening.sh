@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/hardening.sh — the C core under AddressSanitizer + UBSan, valgrind
-# memcheck and libFuzzer, built with Debian's clang (zig cannot link the
-# sanitizer runtimes).  Each command ends with a line "N passed, N failed".
+# memcheck, ThreadSanitizer and libFuzzer, built with Debian's clang (zig
+# cannot link the sanitizer runtimes).  asan, valgrind, tsan and fuzz end with
+# a line "N passed, N failed" (./dev test runs all four).
 #
 #   scripts/hardening.sh asan [FILTER...]      C tests, ASan+UBSan, leak check in every forked test
 #   scripts/hardening.sh valgrind [FILTER...]  C tests under valgrind memcheck (VB_MODEL_OPS=100000)
@@ -238,5 +239,5 @@ case "$cmd" in
   fuzz) cmd_fuzz "$@" ;;
   replay) cmd_replay "$@" ;;
   sources) cmd_sources ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
