@@ -195,6 +195,10 @@ static int32_t buddy_free(void *self, uint32_t page) {
 static int32_t buddy_reuse(void *self, uint32_t page, uint32_t size, uint32_t *capacity) {
     const buddy *b = self;
     uint32_t k = order_for(size);
+    /* Only cached orders: their free pushes the block on the L0 stack and
+     * the alloc pops that very block.  Others merge on free, and alloc may
+     * then hand out another block. */
+    if (k >= b->cached_orders || b->cache_depth == 0) return -1;
     if (page >= b->npages || b->state[page] != ST_LIVE || b->order[page] != k) return -1;
     *capacity = VB_PAGE_SIZE << k;
     return (int32_t)page;

@@ -234,6 +234,14 @@ static int32_t hybrid_check(void *self, char *msg, size_t n) {
         page += c->count * (c->size >> VB_PAGE_SHIFT);
     }
     if (page != h->npages) return vb_corrupt(msg, n, "hybrid: slabs cover %u of %u pages", page, h->npages);
+    const hclass *inside = &h->cls[INSIDE];
+    if (inside->size || inside->min_size || inside->count)
+        return vb_corrupt(msg, n, "hybrid: the INSIDE class is not empty");
+    for (uint32_t p = 1, i = 0; p <= h->max_pages; p++) {
+        while ((h->cls[i].size >> VB_PAGE_SHIFT) < p) i++;
+        if (h->class_for_pages[p] != i)
+            return vb_corrupt(msg, n, "hybrid: %u pages map to class %u, not %u", p, h->class_for_pages[p], i);
+    }
     uint64_t *seen = calloc(((uint64_t)h->npages + 63) / 64, sizeof *seen);
     if (!seen) return vb_corrupt(msg, n, "hybrid: no memory for the check");
     int32_t rc = 0;

@@ -181,6 +181,8 @@ static int32_t grow(vb_pool *p) {
             p->vt->destroy(backing);
             atomic_store_explicit(&p->arenas[i].owner, VB_OWNER_NONE, memory_order_release);
             p->arenas[i].backing = 0;
+            p->arenas[i].base = 0;
+            p->arenas[i].size = 0;
             return rc;
         }
     }
@@ -201,6 +203,10 @@ __attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
     s->backing = 0;
     s->base = 0;
     s->size = 0;
+    if (s->shared) { /* made by vb_pool_share for a view now gone */
+        s->shared = 0;
+        p->shared_arenas--;
+    }
     p->live_arenas--;
     if (p->cur_arena == i) set_cur(p, 0);
     p->out[VB_OUT_ARENA_EPOCH]++;
@@ -350,11 +356,14 @@ int32_t vb_pool_alloc_many(vb_pool *p, uint32_t size, uint32_t n, int32_t *out) 
     for (uint32_t i = 0; i < n; i++) {
         int32_t h = vb_pool_alloc(p, size);
         if (h < 0) {
-            while (i--) pool_free(p, out[2 * i]);
+            while (i--) pool_free(p, out[3 * i]);
             return h;
         }
-        out[2 * i] = h;
-        out[2 * i + 1] = (int32_t)p->out[VB_OUT_BUF_INDEX];
+        /* Capacities may differ within a batch (a fallback buffer among
+         * arena blocks): each is reported. */
+        out[3 * i] = h;
+        out[3 * i + 1] = (int32_t)p->out[VB_OUT_BUF_INDEX];
+        out[3 * i + 2] = (int32_t)p->out[VB_OUT_CAPACITY];
     }
     return (int32_t)n;
 }
@@ -440,8 +449,10 @@ void vb_pool_stats(vb_pool *p, double *out) {
                                 (double)p->fallback.live_bytes;
     out[VB_STAT_FALLBACK_BUFFERS] = (double)p->fallback.live;
     out[VB_STAT_FALLBACK_BYTES] = (double)p->fallback.live_bytes;
-    out[VB_STAT_ALLOCS] = (double)p->allocs;
-    out[VB_STAT_FREES] = (double)(p->allocs - live);
+    /* Views count their allocations and hand the count over on detach. */
+    uint64_t allocs = p->allocs + atomic_load_explicit(&p->view_allocs, memory_order_relaxed);
+    out[VB_STAT_ALLOCS] = (double)allocs;
+    out[VB_STAT_FREES] = allocs >= live ? (double)(allocs - live) : 0;
     out[VB_STAT_FAILED_ALLOCS] = (double)p->failed_allocs;
     out[VB_STAT_ARENAS] = p->live_arenas;
     out[VB_STAT_MAX_ARENAS] = p->max_arenas;

@@ -35,6 +35,7 @@ typedef struct vb_arena_slot {
     uint32_t reg_count;
     _Atomic uint32_t owner;         /* VB_OWNER_* or a view id */
     _Atomic(vb_remote *) remote;    /* frees from other threads */
+    uint8_t shared;                 /* made by vb_pool_share */
 } vb_arena_slot;
 
 typedef struct vb_registration vb_registration;
@@ -68,6 +69,7 @@ struct vb_pool {
     uint32_t token;                   /* tells a live pool from a stale handle */
     uint32_t next_view_id;
     uint64_t remote_errors;           /* remote frees the owner refused */
+    _Atomic uint64_t view_allocs;     /* allocations of detached views */
     char msg[256];
 };
 

@@ -85,13 +85,16 @@ static int32_t clear_slots(vb_uring_table *t, uint32_t first, uint32_t n) {
 static int32_t uring_register_at(void *self, uint32_t first, const struct iovec *iov, uint32_t n) {
     vb_uring_table *t = self;
     if (n == 0 || (uint64_t)first + n > t->slots) return VB_ENOSLOTS;
-    int rc = io_uring_register_buffers_update_tag(t->ring, first, iov, 0, n);
-    if (rc < 0) return rc;
-    if ((uint32_t)rc != n) { /* partial: undo what went in */
-        clear_slots(t, first, (uint32_t)rc);
-        return -EIO;
+    /* One slot per call: a batch that fails part-way reports how many went
+     * in but not why, and the why (ENOMEM: memlock) is what users need. */
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = io_uring_register_buffers_update_tag(t->ring, first + i, iov + i, 0, 1);
+        if (rc != 1) {
+            clear_slots(t, first, i);
+            return rc < 0 ? rc : -EIO;
+        }
+        t->used[first + i] = 1;
     }
-    memset(t->used + first, 1, n);
     return 0;
 }
 
@@ -99,6 +102,11 @@ static int32_t uring_clone_from(void *self, void *src_self, uint32_t first, uint
     vb_uring_table *t = self;
     const vb_uring_table *src = src_self;
     if (n == 0 || (uint64_t)first + n > t->slots) return VB_ENOSLOTS;
+    /* Some 6.13+ kernels without the fix for lost entries after a cloned
+     * range (525916ce) drop the destination's entries past the range: clone
+     * only where none are in use, register otherwise. */
+    for (uint32_t i = first + n; i < t->slots; i++)
+        if (t->used[i]) return -EEXIST;
     struct vb_clone_buffers arg;
     memset(&arg, 0, sizeof arg);
     arg.src_fd = (uint32_t)src->ring->ring_fd;

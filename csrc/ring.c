@@ -36,11 +36,20 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
     if (!r) return VB_ENOMEM;
     struct io_uring_params params;
     memset(&params, 0, sizeof params);
-    /* A CQ twice the SQ: a full SQ in flight plus the internal requests
-     * fits without relying on the kernel's overflow list. */
-    params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+    /* A CQ twice the SQ.  More requests than that may be in flight: the
+     * kernel keeps extra completions on its overflow list (NODROP, 5.5+).
+     * SUBMIT_ALL (5.18+): a request the kernel refuses while submitting
+     * completes with its error instead of stopping the batch, so every
+     * request submitted is one the kernel took. */
+    params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
     params.cq_entries = entries * 2;
     int rc = io_uring_queue_init_params(entries, &r->uring, &params);
+    if (rc == -EINVAL) { /* before 5.18: without SUBMIT_ALL (submit loops) */
+        memset(&params, 0, sizeof params);
+        params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+        params.cq_entries = entries * 2;
+        rc = io_uring_queue_init_params(entries, &r->uring, &params);
+    }
     if (rc < 0) {
         free(r);
         return rc; /* -ENOSYS, -EPERM (io_uring_disabled, seccomp), -ENOMEM */
@@ -76,17 +85,31 @@ static struct io_uring_sqe *get_sqe(vb_ring *r) {
     return sqe;
 }
 
+/* Turns requests prepared but never submitted into NOPs: at destroy they
+ * must not run (nobody would reap them, and their buffers are released). */
+static void neutralize_queued(vb_ring *r) {
+    struct io_uring_sq *sq = &r->uring.sq;
+    for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
+        struct io_uring_sqe *sqe = &sq->sqes[i & *sq->kring_mask];
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, UD_WAKE);
+    }
+}
+
 int32_t vb_ring_destroy(vb_ring *r) {
     if (!r) return VB_EINVAL;
     atomic_store_explicit(&r->closing, 1, memory_order_seq_cst);
-    /* Wake a helper blocked in vb_ring_wait: any CQE will do. */
+    neutralize_queued(r);
+    /* Wake a helper blocked in vb_ring_wait: any CQE will do (the queued
+     * NOPs, when the SQ was full and no SQE is left for another). */
     if (atomic_load_explicit(&r->armed, memory_order_acquire)) {
-        struct io_uring_sqe *sqe = get_sqe(r);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
         if (sqe) {
             io_uring_prep_nop(sqe);
             io_uring_sqe_set_data64(sqe, UD_WAKE);
         }
-        io_uring_submit(&r->uring);
+        while (io_uring_sq_ready(&r->uring) > 0 && io_uring_submit(&r->uring) > 0) {
+        }
     }
     /* The helper's last touch of *r is its release-decrement of `armed`. A
      * wait announced but not yet started sees `closing` and leaves at once. */
@@ -121,7 +144,20 @@ int32_t vb_ring_prep(vb_ring *r, uint32_t op, int32_t fd, uint8_t *buf, uint32_t
     return 0;
 }
 
-int32_t vb_ring_submit(vb_ring *r) { return io_uring_submit(&r->uring); }
+int32_t vb_ring_submit(vb_ring *r) {
+    /* Without SUBMIT_ALL (old kernels) the kernel stops at a request it
+     * refuses; go on with the rest, so no request stays behind unsent. */
+    int32_t total = 0;
+    while (io_uring_sq_ready(&r->uring) > 0) {
+        int rc = io_uring_submit(&r->uring);
+        if (rc < 0) return total ? total : rc;
+        if (rc == 0) break;
+        total += rc;
+    }
+    return total;
+}
+
+uint32_t vb_ring_sq_ready(vb_ring *r) { return io_uring_sq_ready(&r->uring); }
 
 void vb_ring_arm(vb_ring *r) { atomic_fetch_add_explicit(&r->armed, 1, memory_order_relaxed); }
 
@@ -147,7 +183,9 @@ int32_t vb_ring_wait(vb_ring *r) {
 int32_t vb_ring_reap(vb_ring *r, uint32_t wait) {
     if (wait && io_uring_cq_ready(&r->uring) == 0) {
         struct io_uring_cqe *cqe;
-        int rc = io_uring_wait_cqe(&r->uring, &cqe);
+        int rc;
+        do rc = io_uring_wait_cqe(&r->uring, &cqe); /* a signal is no answer */
+        while (rc == -EINTR);
         if (rc < 0) return rc;
     }
     uint32_t n = 0, seen = 0, head;

@@ -41,6 +41,7 @@ struct vb_view {
     void *backing; /* its arena's backing pool */
     uint32_t arena;
     uint32_t id; /* the owner value of its arena */
+    uint64_t allocs;
     int32_t reg; /* its arena's registered index, or -1 */
 };
 
@@ -62,7 +63,7 @@ void vb_pool_list(vb_pool *p) {
     /* Out of memory for the registry: the pool works, but cannot be shared
      * (attach will not find it). */
     if (registry_len < registry_cap) registry[registry_len++] = p;
-    p->token = token | 1; /* never 0 */
+    if (!p->token) p->token = token | 1; /* never 0; kept when re-listed */
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -180,6 +181,7 @@ int32_t vb_pool_share(vb_pool *p, uint32_t *out) {
             return rc;
         }
     }
+    s->shared = 1;
     atomic_store_explicit(&s->owner, VB_OWNER_RESERVED, memory_order_release);
     if (i == p->narenas) p->narenas++;
     p->live_arenas++;
@@ -255,6 +257,7 @@ int32_t vb_view_alloc(vb_view *v, uint32_t size) {
     if (page < 0) return page;
     v->out[VB_OUT_CAPACITY] = cap;
     v->out[VB_OUT_BUF_INDEX] = (uint32_t)(v->reg + (page >> 18)) | (uint32_t)(v->reg >> 31);
+    v->allocs++;
     return (int32_t)((v->arena << VB_HANDLE_PAGE_BITS) | (uint32_t)page);
 }
 
@@ -279,6 +282,7 @@ int32_t vb_view_detach(vb_view *v) {
     vb_view_flush(v);
     /* Frees that still arrive go to the pool's owner, which owns the
      * arena from now on and drains its list. */
+    atomic_fetch_add_explicit(&p->view_allocs, v->allocs, memory_order_relaxed);
     atomic_store_explicit(&p->arenas[v->arena].owner, VB_OWNER_MAIN, memory_order_release);
     atomic_store_explicit(&p->main_pending, 1, memory_order_release);
     atomic_fetch_sub_explicit(&p->attached, 1, memory_order_acq_rel);

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "2e4393cb1c4887743981e573ebcda9ce19798c8dac60b3069ba9e77c046670c6",
-  "aarch64-linux": "6796d3b85d18e7975628ea520e2a717ac8cd3730960e394f03baa21ce9a8b828"
+  "x86_64-linux": "ad51768bc9280c82c2a08ac4fc8c9fe8805056de49564166e254226218e8f2eb",
+  "aarch64-linux": "614771dd98a301ffdd86a16974f9d993aa2bd7d8ae6410a747a72d69970ca885",
 };

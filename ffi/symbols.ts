@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -63,6 +63,7 @@ export const symbols = {
     result: "i32",
   },
   vb_ring_submit: { parameters: ["pointer"], result: "i32" },
+  vb_ring_sq_ready: { parameters: ["pointer"], result: "u32" },
   vb_ring_arm: { parameters: ["pointer"], result: "void" },
   // The one blocking call: runs on a helper thread, at most one at a time.
   vb_ring_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },

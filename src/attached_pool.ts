@@ -201,11 +201,6 @@ export class AttachedPool implements BufPool {
   close(): void {
     const view = this.#view;
     if (view === null) return;
-    this.#waiters.rejectAll((size) =>
-      new PoolClosedError(
-        `pool "${this.name}" was closed in this thread while waiting for ${size} bytes`,
-      )
-    );
     if (this.#held > 0) {
       throw new PoolBusyError(
         `pool "${this.name}" (attached) still has ${this.#held} buffer(s) held by this thread: release or transfer them before close()`,
@@ -215,6 +210,11 @@ export class AttachedPool implements BufPool {
     this.#sym.vb_view_detach(view);
     this.#view = null;
     removeOwner(this.#address, this);
+    this.#waiters.rejectAll((size) =>
+      new PoolClosedError(
+        `pool "${this.name}" was closed in this thread while waiting for ${size} bytes`,
+      )
+    );
   }
 
   /** Same as close(). */

@@ -198,7 +198,7 @@ export abstract class NativePool implements BufPool {
   #arenas: (ArrayBuffer | null)[] = [];
   #arenaBases: (Deno.PointerObject | null)[] = [];
   #epoch = -1;
-  #many = new Int32Array(64);
+  #many = new Int32Array(96);
   #address: bigint;
   #token: number;
   #stats = new Float64Array(Stat.LEN);
@@ -326,14 +326,14 @@ export abstract class NativePool implements BufPool {
       throw new RangeError(`count must be an integer from 0 to 65535, got ${count}`);
     }
     let out = this.#many;
-    if (out.length < 2 * count) out = this.#many = new Int32Array(2 * count);
+    if (out.length < 3 * count) out = this.#many = new Int32Array(3 * count);
     const rc = this.#sym.vb_pool_alloc_many(ptr, size, count, out);
     if (rc < 0) throw this.#allocError(rc, size);
-    const capacity = this.#out[Out.CAPACITY];
     const bufs = new Array<FixedBuf>(count);
     for (let i = 0; i < count; i++) {
-      const buf = new FixedBuf(kCreate, this, out[2 * i], capacity, out[2 * i + 1]);
-      if (this.#leaks !== null) this.#track(buf, out[2 * i]);
+      // (handle, bufIndex, capacity) per buffer: capacities may differ.
+      const buf = new FixedBuf(kCreate, this, out[3 * i], out[3 * i + 2], out[3 * i + 1]);
+      if (this.#leaks !== null) this.#track(buf, out[3 * i]);
       bufs[i] = buf;
     }
     return bufs;
@@ -512,10 +512,6 @@ export abstract class NativePool implements BufPool {
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
-    // The pool is going away: nobody waits for it any more.
-    this.#waiters.rejectAll((size) =>
-      new PoolClosedError(`pool "${this.name}" was closed while waiting for ${size} bytes`)
-    );
     const { liveBuffers: live, attachedViews } = this.stats();
     if (attachedViews > 0) {
       throw new PoolBusyError(
@@ -536,6 +532,11 @@ export abstract class NativePool implements BufPool {
     if (rc !== 0) throw poolError(rc, this);
     this.#ptr = null;
     removeOwner(this.#address, this);
+    // The pool is gone: nobody waits for it any more (a refused close
+    // above leaves the waiters waiting).
+    this.#waiters.rejectAll((size) =>
+      new PoolClosedError(`pool "${this.name}" was closed while waiting for ${size} bytes`)
+    );
   }
 
   /**

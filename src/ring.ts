@@ -112,6 +112,7 @@ export class Ring implements Disposable {
   #unsubmitted = 0;
   #flushQueued = false;
   #waiting = false;
+  #retryQueued = false;
   #submitted = 0;
   #completed = 0;
   #submitCalls = 0;
@@ -202,20 +203,27 @@ export class Ring implements Disposable {
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
-    if (this.#inFlight > 0) {
-      if (this.#unsubmitted > 0) this.#sym.vb_ring_submit(ptr);
-      this.#unsubmitted = 0;
+    // Requests never submitted are dropped by destroy: they never run.
+    let failed = false;
+    if (this.#inFlight > this.#sym.vb_ring_sq_ready(ptr)) {
       this.#sym.vb_ring_cancel_all(ptr);
-      while (this.#inFlight > 0) {
+      while (this.#inFlight > this.#sym.vb_ring_sq_ready(ptr)) {
         const n = this.#sym.vb_ring_reap(ptr, 1);
-        if (n < 0) break;
-        for (let i = 0; i < n; i++) this.#settleClosed(this.#cqes[2 * i], this.#cqes[2 * i + 1]);
+        if (n < 0) {
+          failed = true;
+          break;
+        }
+        for (let i = 0; i < n; i++) {
+          this.#settleClosed(this.#cqes[2 * i], this.#cqes[2 * i + 1], false);
+        }
       }
     }
     this.#ptr = null;
     this.#sym.vb_ring_destroy(ptr);
-    // Only when reaping failed: nothing more will come for these.
-    this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, -125));
+    // What is left never ran (unsent) or, if reaping failed, may still be
+    // running in the kernel: its buffers stay busy (never released under
+    // the kernel's feet; a leak is better than corruption).
+    this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, -125, failed));
   }
 
   /** Same as close(). */
@@ -335,16 +343,7 @@ export class Ring implements Disposable {
     this.#flushQueued = false;
     const ptr = this.#ptr;
     if (ptr === null) return;
-    if (this.#unsubmitted > 0) {
-      const n = this.#sym.vb_ring_submit(ptr);
-      this.#submitCalls++;
-      if (n >= 0) {
-        this.#submitted += this.#unsubmitted;
-        this.#unsubmitted = 0;
-      }
-      // n < 0 (EAGAIN/EBUSY: the kernel is short of room): the SQEs stay
-      // queued and go with the next submit, after the next wake-up.
-    }
+    this.#submit(ptr);
     // Without a waiter, completions that are already there (page-cache
     // hits complete inside submit) are taken now, with no wake-up at all.
     if (!this.#waiting) {
@@ -353,46 +352,75 @@ export class Ring implements Disposable {
     }
   };
 
+  /** Hands every queued request to the kernel.  The C side says how many
+   * are still queued (a full SQ submits early, inside prep). */
+  #submit(ptr: Deno.PointerObject): void {
+    if (this.#unsubmitted === 0) return;
+    this.#sym.vb_ring_submit(ptr);
+    this.#submitCalls++;
+    const left = this.#sym.vb_ring_sq_ready(ptr);
+    this.#submitted += this.#unsubmitted - left;
+    this.#unsubmitted = left;
+    // Still queued (EAGAIN/EBUSY: the kernel is short of room for now): try
+    // again soon; a wake-up would only come for requests the kernel has.
+    if (left > 0 && !this.#retryQueued) {
+      this.#retryQueued = true;
+      setTimeout(() => {
+        this.#retryQueued = false;
+        this.#flush();
+      }, 1);
+    }
+  }
+
+  /** Starts the one wait, for requests the kernel has (never for ones
+   * still queued here: nothing would wake it). */
   #arm(ptr: Deno.PointerObject): void {
-    if (this.#inFlight === 0 || this.#waiting) return;
+    if (this.#inFlight - this.#unsubmitted <= 0 || this.#waiting) return;
     this.#waiting = true;
     this.#sym.vb_ring_arm(ptr);
     this.#sym.vb_ring_wait(ptr).then(this.#onWake);
   }
 
-  #onWake = (): void => {
+  #onWake = (rc: number): void => {
     this.#waiting = false;
     const ptr = this.#ptr;
     if (ptr === null) return; // closed meanwhile: close() settled everything
     this.#wakeups++;
-    if (this.#unsubmitted > 0) {
-      if (this.#sym.vb_ring_submit(ptr) >= 0) {
-        this.#submitted += this.#unsubmitted;
-        this.#unsubmitted = 0;
-      }
-      this.#submitCalls++;
+    this.#submit(ptr);
+    const reaped = this.#drain(ptr);
+    // A failing wait (rc < 0) that brought nothing must not spin: look
+    // again a little later.
+    if (rc < 0 && reaped === 0) {
+      setTimeout(() => {
+        if (this.#ptr !== null) this.#arm(this.#ptr);
+      }, 1);
+      return;
     }
-    this.#drain(ptr);
     this.#arm(ptr);
   };
 
-  #drain(ptr: Deno.PointerObject): void {
+  /** Settles every ready completion; returns how many. */
+  #drain(ptr: Deno.PointerObject): number {
     const cqes = this.#cqes;
+    let total = 0;
     for (;;) {
       const n = this.#sym.vb_ring_reap(ptr, 0);
       for (let i = 0; i < n; i++) this.#settle(cqes[2 * i], cqes[2 * i + 1]);
-      if (n < this.#cqeCap) return;
+      if (n > 0) total += n;
+      if (n < this.#cqeCap) return total;
     }
   }
 
-  #take(slot: number): Pending | undefined {
+  /** Removes a request from the table; its buffer stops being busy unless
+   * `keepBusy` (the kernel may still be using it). */
+  #take(slot: number, keepBusy = false): Pending | undefined {
     const p = this.#pending[slot];
     if (p === undefined) return undefined;
     this.#pending[slot] = undefined;
     this.#freeSlots.push(slot);
     this.#inFlight--;
     this.#completed++;
-    p.buf?.[kBusy](-1);
+    if (!keepBusy) p.buf?.[kBusy](-1);
     return p;
   }
 
@@ -403,8 +431,8 @@ export class Ring implements Disposable {
     else p.reject(ioError(res, p.op, p.fd, p.offset, p.length, p.direct));
   }
 
-  #settleClosed(slot: number, res: number): void {
-    const p = this.#take(slot);
+  #settleClosed(slot: number, res: number, keepBusy: boolean): void {
+    const p = this.#take(slot, keepBusy);
     if (p === undefined) return;
     const what = res >= 0 ? `completed with ${res} bytes` : `ended with ${errnoName(res)}`;
     p.reject(

@@ -69,10 +69,11 @@ Deno.test("closing the pool rejects every waiter", async () => {
   const pool = BuddyPool.create({ arenaSize: 4096 });
   const held = pool.alloc(4096);
   const ps = [pool.allocAsync(4096), pool.allocAsync(4096)];
-  assert.throws(() => pool.close(), /live buffer/); // still busy, but waiters are gone
-  for (const p of ps) await assert.rejects(p, PoolClosedError);
+  assert.throws(() => pool.close(), /live buffer/); // refused: the waiters keep waiting
+  assert.equal(pool.waiting, 2);
   held.release();
-  pool.close();
+  pool.close(); // in the same tick, before a waiter is served
+  for (const p of ps) await assert.rejects(p, PoolClosedError);
   await assert.rejects(pool.allocAsync(4096), PoolClosedError);
 });
 

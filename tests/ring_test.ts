@@ -184,6 +184,23 @@ Deno.test("negative results reject with the errno name", async () => {
   await assert.rejects(ring.read(direct, buf, 0, 8192), RangeError);
 });
 
+Deno.test("a refused request does not hold back the others of its tick", async () => {
+  using ring = new Ring({ entries: 8 });
+  using pool = BuddyPool.create({ arenaSize: 256 * KiB, registrar: ring });
+  const { path, data } = patterned(8192, 2);
+  using file = openFile(path);
+  using buf = pool.alloc(4096);
+  const kernelHalf = Deno.UnsafePointer.create(0xffff800000001000n)!;
+  for (const bufIndex of [-1, 0]) {
+    const bad = ring.readRaw(file, { pointer: kernelHalf, length: 4096, bufIndex }, 0);
+    const good = ring.read(file, buf, 4096);
+    await assert.rejects(bad, IoError);
+    assert.equal(await good, 4096);
+    assert.deepEqual(buf.bytes, data.subarray(4096));
+  }
+  assert.equal(ring.stats().inFlight, 0);
+});
+
 Deno.test("closing the ring with requests in flight rejects them cleanly", async () => {
   const ring = new Ring({ entries: 64 });
   using pool = BuddyPool.create({ arenaSize: 1 << 20, registrar: ring });

@@ -90,8 +90,9 @@ Deno.test("a buffer handed to a Worker and back; the old side cannot release it"
         buf.bytes[1] = buf.bytes[0] + 1;
         const mine = pool.alloc(4096);
         mine.bytes[0] = 42;
-        self.postMessage({ back: buf.transfer(), mine: mine.transfer() });
-        pool.close();
+        const reply = { back: buf.transfer(), mine: mine.transfer() };
+        pool.close(); // nothing held here any more: detach before replying
+        self.postMessage(reply);
       };`)
     }`,
     { type: "module" },

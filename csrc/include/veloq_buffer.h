@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 7u
+#define VB_ABI_VERSION 8u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -181,10 +181,10 @@ VB_API int32_t vb_pool_destroy(vb_pool *pool);
 /* Hot path.  Returns a handle (>= 0) and fills vb_pool_out(), or an error:
  * VB_ENOMEM (exhausted), VB_ERANGE (never servable), VB_EINVAL (size 0). */
 VB_API int32_t vb_pool_alloc(vb_pool *pool, uint32_t size);
-/* n buffers of `size` bytes in one call, all or none: fills out[2i] with a
- * handle and out[2i+1] with its registered index (or -1); their capacity is
- * in vb_pool_out()[VB_OUT_CAPACITY].  Returns n, or the error of the first
- * alloc that failed (the buffers it had got are freed again). */
+/* n buffers of `size` bytes in one call, all or none: fills out[3i] with a
+ * handle, out[3i+1] with its registered index (or -1) and out[3i+2] with
+ * its capacity.  Returns n, or the error of the first alloc that failed
+ * (the buffers it had got are freed again). */
 VB_API int32_t vb_pool_alloc_many(vb_pool *pool, uint32_t size, uint32_t n, int32_t *out);
 /* Hot path.  Returns 0, or VB_EDOUBLEFREE / VB_EINTERIOR / VB_EFAULT with the
  * pool left unchanged. */
@@ -297,7 +297,8 @@ enum {
 };
 /* Closes the ring: waits for a thread inside vb_ring_wait to leave it,
  * detaches registered pools (their new buffers get index -1).  Requests
- * still in flight must have been reaped first (see vb_ring_cancel_all). */
+ * prepared but not submitted are dropped (they never run).  Requests in
+ * flight must have been reaped first (see vb_ring_cancel_all). */
 VB_API int32_t vb_ring_destroy(vb_ring *ring);
 
 /* Queues one read or write.  buf_index >= 0 makes it READ_FIXED /
@@ -305,8 +306,11 @@ VB_API int32_t vb_ring_destroy(vb_ring *ring);
  * position.  A full SQ is submitted first.  0 or -errno. */
 VB_API int32_t vb_ring_prep(vb_ring *ring, uint32_t op, int32_t fd, uint8_t *buf, uint32_t len,
                             double offset, int32_t buf_index, uint32_t user_data);
-/* Submits queued SQEs; the number submitted or -errno. */
+/* Submits queued SQEs; the number submitted or -errno.  Every submitted
+ * request completes (a refused one with its error). */
 VB_API int32_t vb_ring_submit(vb_ring *ring);
+/* Requests prepared and not yet submitted. */
+VB_API uint32_t vb_ring_sq_ready(vb_ring *ring);
 /* Announces one coming vb_ring_wait call (call it on the submitting thread,
  * before handing the wait to another thread) so destroy can wait for it. */
 VB_API void vb_ring_arm(vb_ring *ring);

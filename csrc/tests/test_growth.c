@@ -173,7 +173,59 @@ static void pool_poisons_freed_buffers(void) {
     CHECK_RC(vb_pool_destroy(p), 0);
 }
 
+/* alloc_many reports each buffer's own capacity (review finding: one
+ * capacity for all, wrong for a fallback buffer among arena blocks). */
+static void pool_alloc_many_capacities(void) {
+    uint32_t sizes[] = {12288}, counts[] = {1};
+    vb_pool *p;
+    REQUIRE(vb_hybrid_create(sizes, counts, 1, VB_FLAG_FALLBACK_ON_EXHAUSTED, &p) == 0);
+    int32_t out[6];
+    CHECK_RC(vb_pool_alloc_many(p, 5000, 2, out), 2);
+    CHECK_EQ(out[2], 12288);                                      /* the class block */
+    CHECK_EQ(out[5], 8192);                                       /* fallback: 5000 in pages */
+    CHECK_EQ((uint32_t)out[3] >> VB_HANDLE_PAGE_BITS, VB_HANDLE_FALLBACK_ARENA);
+    CHECK_EQ(out[4], -1);
+    CHECK_RC(vb_pool_free(p, out[0]), 0);
+    CHECK_RC(vb_pool_free(p, out[3]), 0);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_destroy(p), 0);
+}
+
+/* A shared arena handed back and then returned keeps the arena counts
+ * right (review finding: shared_arenas never went down). */
+static void pool_shared_arena_returned(void) {
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(64 * KiB, 4, 6, VB_FLAG_RELEASE_EMPTY_ARENAS, &p) == 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+    double s[VB_STAT_LEN];
+    for (int round = 1; round <= 2; round++) { /* the old bug showed on round 2 */
+        uint32_t share[2];
+        REQUIRE(vb_pool_share(p, share) == 0);
+        vb_view *v;
+        REQUIRE(vb_view_attach(p, share[0], share[1], &v) == 0);
+        int32_t h = vb_view_alloc(v, 4096);
+        REQUIRE(h >= 0);
+        CHECK_RC(vb_view_detach(v), 0); /* h is live, now in a main-owned arena */
+        vb_pool_stats(p, s);
+        CHECK_EQ(s[VB_STAT_ALLOCS], round);
+        CHECK_EQ(s[VB_STAT_FREES], round - 1); /* not 2^64 - 1 */
+        CHECK_RC(vb_pool_free(p, h), 0); /* empty: the arena is returned */
+        vb_pool_stats(p, s);
+        CHECK_EQ(s[VB_STAT_ARENAS], 1);
+        CHECK_POOL(p);
+    }
+    int32_t a = vb_pool_alloc(p, 64 * KiB), b = vb_pool_alloc(p, 4096); /* growth still works */
+    CHECK(a >= 0 && b >= 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 3), 0);
+    CHECK_RC(vb_pool_free(p, a), 0);
+    CHECK_RC(vb_pool_free(p, b), 0);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_destroy(p), 0);
+}
+
 const test_case growth_tests[] = {
+    TEST(pool_alloc_many_capacities),
+    TEST(pool_shared_arena_returned),
     TEST(pool_poisons_freed_buffers),
     TEST(growth_buddy_up_to_limit),
     TEST(growth_limit_validated),

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KiB 1024u
@@ -182,7 +184,65 @@ static void ring_pool_shared_by_two_rings(void) {
     CHECK_RC(vb_ring_destroy(b), 0);
 }
 
+/* Requests prepared but never submitted do not run at destroy, with or
+ * without a helper thread waiting (review finding: the wake-up submitted
+ * them). */
+static void *wait_thread(void *r) {
+    vb_ring_wait(r);
+    return 0;
+}
+
+static void ring_destroy_drops_unsubmitted(void) {
+    for (int with_waiter = 0; with_waiter < 2; with_waiter++) {
+        int fd = scratch_file(0, 0);
+        REQUIRE(fd >= 0);
+        vb_ring *r;
+        REQUIRE(vb_ring_create(8, 0, 0, &r) == 0);
+        static uint8_t data[4096];
+        pthread_t th;
+        if (with_waiter) {
+            vb_ring_arm(r);
+            REQUIRE(pthread_create(&th, 0, wait_thread, r) == 0);
+        }
+        CHECK_RC(vb_ring_prep(r, VB_OP_WRITE, fd, data, 4096, 0, -1, 1), 0);
+        CHECK_EQ(vb_ring_sq_ready(r), 1);
+        CHECK_RC(vb_ring_destroy(r), 0);
+        if (with_waiter) pthread_join(th, 0);
+        struct stat st;
+        fstat(fd, &st);
+        CHECK_MSG(st.st_size == 0, "an unsubmitted write ran (waiter %d): size %lld", with_waiter,
+                  (long long)st.st_size);
+        close(fd);
+    }
+}
+
+/* A grow whose registration fails leaves no trace of the arena (review
+ * finding: a reused slot kept its old base and size). */
+static void ring_failed_regrow_leaves_no_region(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 2, 0, &r) == 0);
+    vb_pool *p, *other;
+    REQUIRE(vb_buddy_create(16 * KiB, 0, 0, VB_FLAG_RELEASE_EMPTY_ARENAS, &p) == 0);
+    CHECK_RC(vb_pool_set_max_arenas(p, 2), 0);
+    CHECK_RC(vb_pool_register(p, r), 0);
+    int32_t a = vb_pool_alloc(p, 16 * KiB), b = vb_pool_alloc(p, 4096); /* grows: slot 1 */
+    REQUIRE(a >= 0 && b >= 0);
+    CHECK_RC(vb_pool_free(p, b), 0); /* arena 1 returned, ring slot 1 free */
+    REQUIRE(vb_buddy_create(4096, 0, 0, 0, &other) == 0);
+    CHECK_RC(vb_pool_register(other, r), 1); /* takes slot 1 */
+    EXPECT_REFUSED(p, vb_pool_alloc(p, 4096), VB_ENOSLOTS);
+    CHECK(vb_pool_region_base(p, 1) == 0);
+    CHECK_EQ(vb_pool_region_size(p, 1), 0);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_free(p, a), 0);
+    CHECK_RC(vb_pool_destroy(p), 0);
+    CHECK_RC(vb_pool_destroy(other), 0);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
 const test_case ring_tests[] = {
+    TEST(ring_destroy_drops_unsubmitted),
+    TEST(ring_failed_regrow_leaves_no_region),
     TEST(ring_pool_shared_by_two_rings),
     TEST(ring_read_fixed_and_efault),
     TEST(ring_growth_registers_new_arena),
