@@ -22,9 +22,6 @@
  *                 classes) serving 256 KiB from the global allocator
  *   view          baseline: BuddyPool 4 KiB alloc+release; the same reading
  *                 `bytes[0]` (the first `bytes` access makes the view)
- *   checked       baseline: default-mode alloc + bytes[0] + release; the same
- *                 in checked mode (own ArrayBuffer per view, detached on
- *                 release, poison, leak registry), with and without `bytes`
  *   batch         16 buffers per iteration: one by one (manual, `using`),
  *                 allocMany (one native call), and a scope (one `using`)
  *
@@ -284,32 +281,6 @@ Deno.bench("buddy 4 KiB alloc + bytes[0] + release", { group: "view" }, () => {
 });
 Deno.bench("hybrid 4 KiB alloc + bytes[0] + release", { group: "view" }, () => {
   const b = hybrid.alloc(4 * KiB);
-  sink += b.bytes[0];
-  b.release();
-});
-
-// --- checked mode: what it costs per buffer ------------------------------------
-const checked = BuddyPool.create({ name: "bench-checked", checked: true });
-for (let i = 0; i < 20_000; i++) {
-  checked.alloc(4 * KiB).release();
-  const b = checked.alloc(4 * KiB);
-  sink += b.bytes[0];
-  b.release();
-}
-Deno.bench("buddy 4 KiB alloc + bytes[0] + release (default)", {
-  group: "checked",
-  baseline: true,
-}, () => {
-  const b = buddy.alloc(4 * KiB);
-  sink += b.bytes[0];
-  b.release();
-});
-Deno.bench("checked buddy 4 KiB alloc+release", { group: "checked" }, () => {
-  const b = checked.alloc(4 * KiB);
-  b.release();
-});
-Deno.bench("checked buddy 4 KiB alloc + bytes[0] + release", { group: "checked" }, () => {
-  const b = checked.alloc(4 * KiB);
   sink += b.bytes[0];
   b.release();
 });
