@@ -75,9 +75,8 @@ import type { Platform } from "./platform.ts";
 export const LIB_VERSION = ${JSON.stringify(version)};
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
-export const LIB_DIGESTS: Partial<Record<Platform, string>> = ${
-    JSON.stringify(digests, null, 2).replace(/"([a-z0-9_]+-linux)":/g, '"$1":')
-  };
+export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
+${Object.entries(digests).map(([k, v]) => `  "${k}": "${v}",\n`).join("")}};
 `,
 );
 console.log(`digests written to ${digestsFile}`);
