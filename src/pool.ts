@@ -262,15 +262,7 @@ export abstract class NativePool implements BufPool {
     if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) throw this.#allocError(h, size);
-    const buf = new FixedBuf(
-      kCreate,
-      this,
-      h,
-      this.#out[Out.CAPACITY],
-      this.#outIndex[Out.BUF_INDEX],
-    );
-    if (this.#leaks !== null) this.#track(buf, h);
-    return buf;
+    return this.#wrap(h);
   }
 
   /** Like alloc, but null when the pool is exhausted. */
@@ -283,6 +275,12 @@ export abstract class NativePool implements BufPool {
       if (h === Err.ENOMEM) return null;
       throw this.#allocError(h, size);
     }
+    return this.#wrap(h);
+  }
+
+  /** The FixedBuf for a handle the C pool just handed out (its capacity
+   * and index are in the out array). */
+  #wrap(h: number): FixedBuf {
     const buf = new FixedBuf(
       kCreate,
       this,

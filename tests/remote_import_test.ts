@@ -25,7 +25,13 @@ async function stagePackage(): Promise<string> {
   }
   await Deno.copyFile(`${root}mod.ts`, `${dir}/mod.ts`);
   await Deno.copyFile(`${root}deno.json`, `${dir}/deno.json`);
-  const release = await new Deno.Command(Deno.execPath(), {
+  await release(`${dir}/lib`, `${dir}/ffi/digests.ts`);
+  return dir;
+}
+
+/** Builds this platform's library into `out` and its digest into `digests`. */
+async function release(out: string, digests: string): Promise<void> {
+  const r = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
@@ -33,15 +39,14 @@ async function stagePackage(): Promise<string> {
       "--only",
       platform,
       "--out",
-      `${dir}/lib`,
+      out,
       "--digests",
-      `${dir}/ffi/digests.ts`,
+      digests,
     ],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  assert.ok(release.success, new TextDecoder().decode(release.stderr));
-  return dir;
+  assert.ok(r.success, new TextDecoder().decode(r.stderr));
 }
 
 /** Serves `dir` on 127.0.0.1 (an ephemeral port). */
@@ -157,22 +162,7 @@ Deno.test({
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "veloq-rel-" });
     try {
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          `${root}scripts/release.ts`,
-          "--only",
-          platform,
-          "--out",
-          out,
-          "--digests",
-          `${out}/digests.ts`,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(r.success, new TextDecoder().decode(r.stderr));
+      await release(out, `${out}/digests.ts`);
       const built = (await Deno.readTextFile(`${out}/digests.ts`)).match(/[0-9a-f]{64}/)![0];
       assert.equal(
         LIB_DIGESTS[platform],
