@@ -38,9 +38,6 @@ export const Err = {
 /** Operations of vb_ring_prep. */
 export const Op = { READ: 0, WRITE: 1 } as const;
 
-/** user_data values from here up are the ring's own. */
-export const RING_INTERNAL_DATA = 0xfffffff0;
-
 /** vb_ring_create flags. */
 export const RingFlag = { NO_MEMLOCK_PRECHECK: 1 << 0 } as const;
 

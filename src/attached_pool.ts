@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { Err, Out } from "../ffi/constants.ts";
+import { Err, HANDLE_PAGE_BITS, HANDLE_PAGE_MASK, Out, PAGE_SIZE } from "../ffi/constants.ts";
+import { sizeError } from "./options.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import {
@@ -105,10 +106,7 @@ export class AttachedPool implements BufPool {
   /** Like alloc, but null when this thread's arena is full. */
   tryAlloc(size: number): FixedBuf | null {
     const view = this.#live();
-    if ((size >>> 0) !== size || size === 0) {
-      if (typeof size !== "number") throw new TypeError(`size must be a number of bytes`);
-      throw new RangeError(`size must be an integer from 1 to ${0xffffffff} bytes, got ${size}`);
-    }
+    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
     const h = this.#sym.vb_view_alloc(view, size);
     if (h < 0) {
       if (h === Err.ENOMEM) return null;
@@ -225,7 +223,7 @@ export class AttachedPool implements BufPool {
   /** @ignore Internal: takes a buffer handed over from another thread. */
   adopt(t: TransferredBuf): FixedBuf {
     this.#live();
-    if (t.handle >>> 20 !== this.#arena) this.#foreign.set(t.handle, t.address);
+    if (t.handle >>> HANDLE_PAGE_BITS !== this.#arena) this.#foreign.set(t.handle, t.address);
     this.#held++;
     return new FixedBuf(kCreate, this, t.handle, t.capacity, t.bufIndex);
   }
@@ -244,16 +242,16 @@ export class AttachedPool implements BufPool {
 
   /** @ignore Internal (BufOwner): a view over one buffer. */
   [kView](handle: number, capacity: number): Uint8Array {
-    if (handle >>> 20 === this.#arena) {
-      return new Uint8Array(this.#memory, (handle & 0xfffff) * 4096, capacity);
+    if (handle >>> HANDLE_PAGE_BITS === this.#arena) {
+      return new Uint8Array(this.#memory, (handle & HANDLE_PAGE_MASK) * PAGE_SIZE, capacity);
     }
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this[kPointer](handle), capacity));
   }
 
   /** @ignore Internal (BufOwner): a buffer's address. */
   [kPointer](handle: number): Deno.PointerObject {
-    if (handle >>> 20 === this.#arena) {
-      return Deno.UnsafePointer.offset(this.#base, (handle & 0xfffff) * 4096)!;
+    if (handle >>> HANDLE_PAGE_BITS === this.#arena) {
+      return Deno.UnsafePointer.offset(this.#base, (handle & HANDLE_PAGE_MASK) * PAGE_SIZE)!;
     }
     const address = this.#foreign.get(handle);
     if (address === undefined) throw new ForeignBufferError(`handle ${handle} is not held here`);

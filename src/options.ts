@@ -60,3 +60,14 @@ export function nameOption(value: unknown, fallback: string): string {
   }
   return value;
 }
+
+/** The error for an allocation size that is not an integer from 1 to
+ * 2^32-1 (the C ABI's u32). */
+export function sizeError(size: unknown): RangeError | TypeError {
+  if (typeof size !== "number") {
+    return new TypeError(`size must be a number of bytes, got ${typeof size}`);
+  }
+  return new RangeError(
+    `size must be an integer from 1 to ${0xffffffff} bytes, got ${String(size)}`,
+  );
+}

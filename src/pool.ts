@@ -31,6 +31,7 @@ import {
 } from "./fixed_buf.ts";
 import { addOwner, removeOwner } from "./owners.ts";
 import { registerPool, registrationError } from "./registration.ts";
+import { sizeError } from "./options.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
@@ -188,7 +189,6 @@ export abstract class NativePool implements BufPool {
   readonly checked: boolean;
   #leaks: FinalizationRegistry<LeakHeld> | null = null;
   #onLeak: ((leak: LeakReport) => void) | undefined;
-  #lib: VeloqLib;
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
   #out: Uint32Array;
@@ -208,8 +208,7 @@ export abstract class NativePool implements BufPool {
 
   /** @ignore */
   protected constructor(init: NativePoolInit) {
-    this.#lib = lib();
-    this.#sym = this.#lib.symbols;
+    this.#sym = lib().symbols;
     this.#allocFn = this.#sym.vb_pool_alloc;
     this.#ptr = init.ptr;
     this.name = init.name;
@@ -259,7 +258,7 @@ export abstract class NativePool implements BufPool {
   alloc(size: number): FixedBuf {
     const ptr = this.#ptr;
     if (ptr === null) throw this.#closedError();
-    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) throw this.#allocError(h, size);
     return this.#wrap(h);
@@ -269,7 +268,7 @@ export abstract class NativePool implements BufPool {
   tryAlloc(size: number): FixedBuf | null {
     const ptr = this.#ptr;
     if (ptr === null) throw this.#closedError();
-    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) {
       if (h === Err.ENOMEM) return null;
@@ -319,7 +318,7 @@ export abstract class NativePool implements BufPool {
   /** `count` buffers in one native call, all or none (see {@linkcode BufPool.allocMany}). */
   allocMany(size: number, count: number): FixedBuf[] {
     const ptr = this.#live();
-    if ((size >>> 0) !== size || size === 0) throw this.#badSize(size);
+    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
     if (!Number.isInteger(count) || count < 0 || count > 0xffff) {
       throw new RangeError(`count must be an integer from 0 to 65535, got ${count}`);
     }
@@ -585,15 +584,6 @@ export abstract class NativePool implements BufPool {
 
   #closedError(): PoolClosedError {
     return new PoolClosedError(`pool "${this.name}" is closed`);
-  }
-
-  #badSize(size: number): RangeError | TypeError {
-    if (typeof size !== "number") {
-      return new TypeError(`size must be a number of bytes, got ${typeof size}`);
-    }
-    return new RangeError(
-      `size must be an integer from 1 to ${0xffffffff} bytes, got ${String(size)}`,
-    );
   }
 }
 

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Op, RING_INTERNAL_DATA, RingFlag } from "../ffi/constants.ts";
+import { Op, RingFlag } from "../ffi/constants.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, IoUringUnavailableError, RingClosedError, VeloqError } from "./errors.ts";
@@ -315,7 +315,6 @@ export class Ring implements Disposable {
       this.#freeSlots.push(slot);
       return Promise.reject(ioError(rc, op, target.fd, offset, length, target.direct));
     }
-    if (slot >= RING_INTERNAL_DATA) throw new VeloqError("too many requests in flight");
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     this.#pending[slot] = {
       resolve,
