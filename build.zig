@@ -22,6 +22,7 @@ const lib_sources = [_][]const u8{
     "csrc/registered.c",
     "csrc/ring.c",
     "csrc/file.c",
+    "csrc/ring_ops.c",
     "csrc/shared.c",
 };
 
@@ -73,6 +74,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_growth.c",
             "csrc/tests/test_ring.c",
             "csrc/tests/test_threads.c",
+            "csrc/tests/test_ring_ops.c",
         },
         .flags = &c_flags,
     });

@@ -27,6 +27,11 @@ int32_t vb_file_open(const char *path, uint32_t flags, uint32_t mode) {
     if (flags & VB_FILE_CREATE) oflags |= O_CREAT;
     if (flags & VB_FILE_TRUNCATE) oflags |= O_TRUNC;
     if (flags & VB_FILE_DIRECT) oflags |= O_DIRECT;
+    if (flags & VB_FILE_EXCLUSIVE) oflags |= O_EXCL;
+    if (flags & VB_FILE_APPEND) oflags |= O_APPEND;
+    /* O_SYNC includes O_DSYNC's bits (__O_SYNC | O_DSYNC): either alone works. */
+    if (flags & VB_FILE_DSYNC) oflags |= O_DSYNC;
+    if (flags & VB_FILE_SYNC) oflags |= O_SYNC;
     int fd = open(path, oflags, (mode_t)mode);
     return fd < 0 ? -errno : fd;
 }

@@ -48,6 +48,10 @@ export const FileFlag = {
   CREATE: 1 << 2,
   TRUNCATE: 1 << 3,
   DIRECT: 1 << 4,
+  EXCLUSIVE: 1 << 5,
+  APPEND: 1 << 6,
+  DSYNC: 1 << 7,
+  SYNC: 1 << 8,
 } as const;
 
 /** Pool creation flags. */

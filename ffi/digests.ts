@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "ad51768bc9280c82c2a08ac4fc8c9fe8805056de49564166e254226218e8f2eb",
+  "x86_64-linux": "00cd4bed80535777d2e3c9d05b81a6bddd819f9e1b4a6d74243fb6ec5bc8539e",
   "aarch64-linux": "614771dd98a301ffdd86a16974f9d993aa2bd7d8ae6410a747a72d69970ca885",
 };

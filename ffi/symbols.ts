@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -98,6 +98,28 @@ export const symbols = {
   vb_file_close: { parameters: ["i32"], result: "i32" },
   vb_file_dio_align: { parameters: ["i32"], result: "i32" },
   vb_file_size: { parameters: ["i32"], result: "f64" },
+
+  // --- file operations beyond read/write (csrc/ring_ops.c, src/file_ops.ts) ---
+  vb_ring_op_supported: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_ring_sq_space: { parameters: ["pointer"], result: "u32" },
+  vb_ring_link_last: { parameters: ["pointer", "u32"], result: "i32" },
+  // (ring, fd, datasync, user_data)
+  vb_op_fsync: { parameters: ["pointer", "i32", "u32", "u32"], result: "i32" },
+  // (ring, op, fd, iovecs as a BigUint64Array, count, offset, buf_index, user_data)
+  vb_op_vec: {
+    parameters: ["pointer", "u32", "i32", "buffer", "u32", "f64", "i32", "u32"],
+    result: "i32",
+  },
+  // (ring, fd, flags, offset, length, user_data)
+  vb_op_fallocate: { parameters: ["pointer", "i32", "u32", "f64", "f64", "u32"], result: "i32" },
+  // (ring, fd, length, user_data)
+  vb_op_ftruncate: { parameters: ["pointer", "i32", "f64", "u32"], result: "i32" },
+  // (ring, target user_data, user_data)
+  vb_op_cancel: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  // (ring, timespec scratch as a BigInt64Array(2), milliseconds, user_data)
+  vb_op_link_timeout: { parameters: ["pointer", "buffer", "f64", "u32"], result: "i32" },
+  // ftruncate(2) on Deno's blocking pool, where the kernel has no FTRUNCATE op.
+  vb_file_truncate: { parameters: ["i32", "f64"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound library. */

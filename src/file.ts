@@ -29,6 +29,29 @@ export interface OpenFileOptions {
   direct?: boolean;
   /** Permission bits for a created file. Default 0o644. */
   mode?: number;
+  /**
+   * O_EXCL: fail with `EEXIST` when the file already exists (needs
+   * `create`): the way to make a new file and know it is yours. Default false.
+   */
+  exclusive?: boolean;
+  /**
+   * O_APPEND: every write goes to the current end of the file, whatever
+   * offset it names (Linux ignores pwrite offsets on such files); needs
+   * `write`. Default false.
+   */
+  append?: boolean;
+  /**
+   * O_DSYNC: each write is durable (its data and the metadata needed to
+   * read it back) when it completes, as if followed by fdatasync; needs
+   * `write`. Default false.
+   */
+  dsync?: boolean;
+  /**
+   * O_SYNC: like `dsync`, and all metadata (timestamps) too, as if each
+   * write were followed by fsync; needs `write`. Includes `dsync`.
+   * Default false.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -113,12 +136,14 @@ export function openFile(path: string | URL, options: OpenFileOptions = {}): Fil
   if ((create || truncate) && !write) {
     throw new TypeError("openFile: options create and truncate need write: true");
   }
+  const more = openFlags(options, write, create);
   let flags = 0;
   if (read) flags |= FileFlag.READ;
   if (write) flags |= FileFlag.WRITE;
   if (create) flags |= FileFlag.CREATE;
   if (truncate) flags |= FileFlag.TRUNCATE;
   if (direct) flags |= FileFlag.DIRECT;
+  flags |= more;
   const cpath = new TextEncoder().encode(p + "\0");
   const fd = lib().symbols.vb_file_open(cpath, flags, mode);
   if (fd < 0) {
@@ -128,6 +153,34 @@ export function openFile(path: string | URL, options: OpenFileOptions = {}): Fil
     throw fileError("open", p, fd, hint);
   }
   return new FileHandle(fd, p, direct);
+}
+
+/** The flags exclusive, append, dsync and sync, checked against the rest:
+ * a combination that cannot mean what it says is a TypeError naming it. */
+function openFlags(options: OpenFileOptions, write: boolean, create: boolean): number {
+  const exclusive = boolOption("exclusive", options.exclusive, false);
+  const append = boolOption("append", options.append, false);
+  const dsync = boolOption("dsync", options.dsync, false);
+  const sync = boolOption("sync", options.sync, false);
+  if (exclusive && !create) {
+    throw new TypeError(
+      "openFile: option exclusive needs create: true (O_EXCL only means something with O_CREAT)",
+    );
+  }
+  const writeOnly = [append && "append", dsync && "dsync", sync && "sync"].filter(Boolean);
+  if (writeOnly.length > 0 && !write) {
+    throw new TypeError(
+      `openFile: option${writeOnly.length > 1 ? "s" : ""} ${writeOnly.join(" and ")} need${
+        writeOnly.length > 1 ? "" : "s"
+      } write: true (they only change how writes behave)`,
+    );
+  }
+  let flags = 0;
+  if (exclusive) flags |= FileFlag.EXCLUSIVE;
+  if (append) flags |= FileFlag.APPEND;
+  if (dsync) flags |= FileFlag.DSYNC;
+  if (sync) flags |= FileFlag.SYNC;
+  return flags;
 }
 
 function fileError(what: string, path: string, code: number, hint = ""): IoError {

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 8u
+#define VB_ABI_VERSION 9u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -331,6 +331,51 @@ VB_API uint32_t vb_ring_buf_slots(vb_ring *ring);
 /* /proc/sys/kernel/io_uring_disabled (0, 1 or 2), or -1 when unreadable. */
 VB_API int32_t vb_io_uring_disabled(void);
 
+/* --- file operations beyond read/write (csrc/ring_ops.c) --------------------
+ * Each vb_op_* queues one SQE with `user_data` and never submits: 0 (or 1,
+ * see vb_op_vec) or -errno; -EBUSY when the SQ is full (submit, retry).
+ * SQEs that must reach the kernel in one submit (a linked chain, an op and
+ * its link timeout) need vb_ring_sq_space first. */
+
+/* 1 if the kernel supports io_uring opcode `opcode` (IORING_OP_*), else 0
+ * (io_uring_get_probe_ring, asked once per process). */
+VB_API int32_t vb_ring_op_supported(vb_ring *ring, uint32_t opcode);
+/* SQEs free in the SQ now. */
+VB_API uint32_t vb_ring_sq_space(vb_ring *ring);
+/* ORs IOSQE_IO_LINK (4) or IOSQE_IO_HARDLINK (8) into the last queued SQE:
+ * the next SQE runs only after it succeeds.  -ENOENT when none is queued. */
+VB_API int32_t vb_ring_link_last(vb_ring *ring, uint32_t sqe_flags);
+/* IORING_OP_FSYNC; datasync != 0 adds IORING_FSYNC_DATASYNC (fdatasync). */
+VB_API int32_t vb_op_fsync(vb_ring *ring, int32_t fd, uint32_t datasync, uint32_t user_data);
+/* READV / WRITEV (op VB_OP_READ / VB_OP_WRITE) over `nr` struct iovec at
+ * `iov`, kept alive by the caller until the request completes.  With
+ * buf_index >= 0 (every iovec inside that registered buffer) and a kernel
+ * with READV_FIXED/WRITEV_FIXED (6.15) it queues the fixed variant and
+ * returns 1; else the plain one and returns 0. */
+VB_API int32_t vb_op_vec(vb_ring *ring, uint32_t op, int32_t fd, const void *iov, uint32_t nr,
+                         double offset, int32_t buf_index, uint32_t user_data);
+/* vb_op_fallocate flags. */
+enum {
+    VB_FALLOC_KEEP_SIZE = 1u << 0,  /* FALLOC_FL_KEEP_SIZE: allocate, size unchanged */
+    VB_FALLOC_PUNCH_HOLE = 1u << 1, /* FALLOC_FL_PUNCH_HOLE (implies KEEP_SIZE) */
+};
+/* IORING_OP_FALLOCATE over [offset, offset + len), len > 0. */
+VB_API int32_t vb_op_fallocate(vb_ring *ring, int32_t fd, uint32_t flags, double offset, double len,
+                               uint32_t user_data);
+/* IORING_OP_FTRUNCATE (Linux 6.9+); -EOPNOTSUPP on older kernels (then
+ * vb_file_truncate is the fallback). */
+VB_API int32_t vb_op_ftruncate(vb_ring *ring, int32_t fd, double len, uint32_t user_data);
+/* IORING_OP_ASYNC_CANCEL of the request whose user_data is `target`. */
+VB_API int32_t vb_op_cancel(vb_ring *ring, uint32_t target, uint32_t user_data);
+/* IORING_OP_LINK_TIMEOUT of `ms` milliseconds on the SQE queued just before
+ * (which gets IOSQE_IO_LINK): on expiry the kernel cancels that request and
+ * this one completes with -ETIME.  `ts` (two int64: seconds, nanoseconds) is
+ * filled here and must stay alive until submitted.  -ENOENT when no SQE is
+ * queued. */
+VB_API int32_t vb_op_link_timeout(vb_ring *ring, int64_t *ts, double ms, uint32_t user_data);
+/* ftruncate(2), for kernels without IORING_OP_FTRUNCATE.  0 or -errno. */
+VB_API int32_t vb_file_truncate(int32_t fd, double len);
+
 /* --- registration (the seed's RegisteredPool) ------------------------------- */
 
 /*
@@ -374,6 +419,10 @@ enum {
     VB_FILE_CREATE = 1u << 2,
     VB_FILE_TRUNCATE = 1u << 3,
     VB_FILE_DIRECT = 1u << 4, /* O_DIRECT: offsets, lengths, addresses aligned */
+    VB_FILE_EXCLUSIVE = 1u << 5, /* O_EXCL (with CREATE): fail if the file exists */
+    VB_FILE_APPEND = 1u << 6,    /* O_APPEND: every write goes to the end */
+    VB_FILE_DSYNC = 1u << 7,     /* O_DSYNC: each write durable (data) on return */
+    VB_FILE_SYNC = 1u << 8,      /* O_SYNC: each write durable (data and metadata) */
 };
 
 /* open(2) with the VB_FILE_* flags; a file descriptor or -errno. */

@@ -39,6 +39,7 @@ extern const test_case model_tests[];
 extern const test_case growth_tests[];
 extern const test_case ring_tests[];
 extern const test_case thread_tests[];
+extern const test_case ring_ops_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 
