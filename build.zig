@@ -24,6 +24,7 @@ const lib_sources = [_][]const u8{
     "csrc/file.c",
     "csrc/ring_ops.c",
     "csrc/shared.c",
+    "csrc/resident.c",
 };
 
 const c_flags = [_][]const u8{
@@ -156,4 +157,7 @@ fn addCore(b: *std.Build, m: *std.Build.Module, uring: Liburing) void {
     m.addIncludePath(uring.include);
     m.addCSourceFiles(.{ .files = &lib_sources, .flags = &c_flags });
     m.addObjectFile(uring.archive);
+    // dlopen/dladdr (resident.c): in libdl before glibc 2.34 (the release
+    // builds target 2.28); a stub on newer glibc.
+    m.linkSystemLibrary("dl", .{});
 }

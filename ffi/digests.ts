@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "00cd4bed80535777d2e3c9d05b81a6bddd819f9e1b4a6d74243fb6ec5bc8539e",
-  "aarch64-linux": "614771dd98a301ffdd86a16974f9d993aa2bd7d8ae6410a747a72d69970ca885",
+  "x86_64-linux": "e69b3e113ad08a1b16475b4a1c8655d839d86c6ef415ddc18d835ea81ca4d5cf",
+  "aarch64-linux": "b34104f388ade81ae07f10c1f771490e94c792d596fbff9c66487c630a278872",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -120,6 +120,9 @@ export const symbols = {
   vb_op_link_timeout: { parameters: ["pointer", "buffer", "f64", "u32"], result: "i32" },
   // ftruncate(2) on Deno's blocking pool, where the kernel has no FTRUNCATE op.
   vb_file_truncate: { parameters: ["i32", "f64"], result: "i32", nonblocking: true },
+
+  // --- threads ending (w13b: csrc/resident.c, csrc/thread_exit.c) ---------
+  vb_library_resident: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound library. */

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 9u
+#define VB_ABI_VERSION 10u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -145,6 +145,10 @@ VB_API const char *vb_strerror(int32_t code);
 VB_API uint32_t vb_live_pools(void);
 /* Does nothing; lets a binding measure its own call overhead. */
 VB_API void vb_noop(void);
+/* 1 once the library pinned itself in memory at load (RTLD_NODELETE): no
+ * dlclose unmaps it while helper threads or thread-exit hooks may still run
+ * its code.  0 if that failed (then keep one handle open for good). */
+VB_API int32_t vb_library_resident(void);
 
 /* --- pools ---------------------------------------------------------------- */
 
