@@ -19,18 +19,27 @@ import {
   VeloqError,
 } from "./errors.ts";
 import {
+  claimTransfer,
   FixedBuf,
   kCreate,
   kForget,
   kFree,
   kGone,
   kIdentity,
+  kIndexLive,
   kPointer,
   kView,
   type TransferredBuf,
 } from "./fixed_buf.ts";
 import { addOwner, ownerOf, removeOwner } from "./owners.ts";
-import type { BufPool, PoolStats, Region, SharedPool } from "./pool.ts";
+import {
+  type BufPool,
+  kAdopt,
+  type NativePool,
+  type PoolStats,
+  type Region,
+  type SharedPool,
+} from "./pool.ts";
 import type { Ring } from "./ring.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
@@ -161,6 +170,8 @@ export class AttachedPool implements BufPool {
       allocs: 0,
       frees: 0,
       failedAllocs: 0,
+      waits: this.#waiters.waits,
+      failedGrowths: 0,
       arenas: 1,
       maxArenas: 1,
       grows: 0,
@@ -264,6 +275,12 @@ export class AttachedPool implements BufPool {
     this.#foreign.delete(handle);
   }
 
+  /** @ignore Internal (BufOwner): buffers keep the index they were
+   * handed over with (rings are per thread). */
+  [kIndexLive](): boolean {
+    return true;
+  }
+
   /** @ignore Internal (BufOwner): never in checked mode. */
   [kForget](_buf: FixedBuf): void {}
 
@@ -346,10 +363,7 @@ export function attachBuf(t: TransferredBuf): FixedBuf {
   if (owner[kIdentity]().token !== t.token) {
     throw new ForeignBufferError("this buffer belongs to a pool that is closed");
   }
-  return owner instanceof AttachedPool ? owner.adopt(t) : adoptInOwner(owner, t);
-}
-
-/** The creating thread takes a buffer back: it knows every arena. */
-function adoptInOwner(owner: { [kIdentity](): unknown }, t: TransferredBuf): FixedBuf {
-  return new FixedBuf(kCreate, owner as never, t.handle, t.capacity, t.bufIndex);
+  claimTransfer(t); // once per hand-over, in any thread
+  // The creating thread takes a buffer back: it knows every arena.
+  return owner instanceof AttachedPool ? owner.adopt(t) : (owner as NativePool)[kAdopt](t);
 }

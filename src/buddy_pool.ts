@@ -38,7 +38,8 @@ export const BUDDY_DEFAULT_ARENA = 32 * 1024 * 1024;
  */
 export class BuddyPool extends NativePool {
   /** Creates a pool; throws RangeError/TypeError for bad options. */
-  static create(options: BuddyPoolOptions = {}): BuddyPool {
+  static create(options?: BuddyPoolOptions): BuddyPool {
+    options ??= {};
     const arenaSize = intOption("arenaSize", options.arenaSize, 4096, 2 ** 32, BUDDY_DEFAULT_ARENA);
     if (arenaSize % 4096 !== 0) {
       throw new RangeError(`option arenaSize must be a multiple of 4096, got ${arenaSize}`);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { BufferBusyError, BufferReleasedError } from "./errors.ts";
+import { BufferBusyError, BufferReleasedError, ForeignBufferError } from "./errors.ts";
 
 /** What a FixedBuf needs from the pool that made it (internal). */
 export interface BufOwner {
@@ -23,10 +23,13 @@ export interface BufOwner {
   [kPointer](handle: number): Deno.PointerObject;
   /** The Rings the owner's memory is registered with (same index in each). */
   readonly registrars: readonly object[];
+  /** False once every ring the memory was registered with closed: the
+   * indexes buffers were handed out with mean nothing any more. */
+  [kIndexLive](): boolean;
   /** Checked mode: views are detached and the leak registry told on release. */
   readonly checked: boolean;
-  /** Checked mode: the buffer was released (not leaked). */
-  [kForget](buf: FixedBuf): void;
+  /** Checked mode: the buffer was released or transferred (not leaked). */
+  [kForget](buf: FixedBuf, handle: number): void;
   /** The C pool's address and token, for handing buffers to other threads. */
   [kIdentity](): { pool: bigint; token: number };
   /** The buffer left this thread (transfer()): it is no longer held here. */
@@ -50,6 +53,27 @@ export interface TransferredBuf {
   readonly bufIndex: number;
   /** The buffer's address. */
   readonly address: bigint;
+  /** One cell shared by every copy of this hand-over (a SharedArrayBuffer
+   * survives postMessage and structuredClone): attachBuf claims it, so the
+   * hand-over is attached once, in one thread. */
+  readonly claim: Int32Array;
+}
+
+/** Takes the hand-over's one claim; throws if it was attached already
+ * (in this thread or another). */
+export function claimTransfer(t: TransferredBuf): void {
+  const claim = t.claim;
+  if (
+    !(claim instanceof Int32Array) || !(claim.buffer instanceof SharedArrayBuffer) ||
+    claim.length !== 1
+  ) {
+    throw new TypeError("attachBuf needs the object returned by buf.transfer()");
+  }
+  if (Atomics.compareExchange(claim, 0, 0, 1) !== 0) {
+    throw new BufferReleasedError(
+      "this buf.transfer() hand-over was attached already (attachBuf takes each one once, in one thread): the buffer belongs to the FixedBuf that attach returned",
+    );
+  }
 }
 
 /** The owner's internal methods, behind symbols so that user code cannot
@@ -65,6 +89,8 @@ export const kForget: unique symbol = Symbol("veloq.forget");
 export const kIdentity: unique symbol = Symbol("veloq.identity");
 /** Internal: a buffer left this thread. */
 export const kGone: unique symbol = Symbol("veloq.gone");
+/** Internal: whether the registered indexes of the owner's buffers still hold. */
+export const kIndexLive: unique symbol = Symbol("veloq.indexLive");
 
 /** Kept out of release() so that release stays small enough to inline. */
 function busyError(pool: string, requests: number): BufferBusyError {
@@ -79,6 +105,37 @@ export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 export const kBusy: unique symbol = Symbol("veloq.busy");
 /** Internal: the rings the buffer's memory is registered with, for the Ring. */
 export const kRegistrar: unique symbol = Symbol("veloq.registrar");
+/** Internal: brand check (FixedBuf of this copy of the package). */
+const kIsOurs: unique symbol = Symbol("veloq.isOurs");
+
+/**
+ * The rings `buf`'s memory is registered with, for a Ring about to do I/O
+ * on it. Throws BufferReleasedError once it is released, and a clear error
+ * for anything that is not a FixedBuf of this copy of the package (a
+ * FixedBuf of another copy, loaded from another URL or version, carries
+ * that copy's internal symbols: it cannot be used with this copy's rings).
+ */
+export function registrarsOf(buf: FixedBuf): readonly object[] {
+  if (typeof buf !== "object" || buf === null || !FixedBuf[kIsOurs](buf)) throw notOurs(buf);
+  return buf[kRegistrar]();
+}
+
+/** The error for a value used where a FixedBuf of this copy is needed. */
+function notOurs(x: unknown): Error {
+  const name = (x as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  if (name === "FixedBuf") {
+    return new ForeignBufferError(
+      "this FixedBuf comes from another copy of @veloq/buffer in this program (imported from another URL or version): buffers work only with the rings and pools of the copy that made them. Import the package from one place.",
+    );
+  }
+  return new TypeError(`a FixedBuf from pool.alloc() is needed, got ${describeValue(x)}`);
+}
+
+function describeValue(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x !== "object") return typeof x;
+  return (x as object).constructor?.name ?? "an object";
+}
 
 /**
  * A page-aligned buffer from a pool.  Release it exactly once, preferably
@@ -103,6 +160,9 @@ export class FixedBuf {
   #bytes: Uint8Array | null = null;
   #busy = 0;
   #transferred = false;
+  /** Released while I/O used it: the owner to give the memory back to when
+   * the last request settles. */
+  #pendingFree: BufOwner | null = null;
 
   /** Made by pools only; user code cannot construct a FixedBuf. */
   constructor(
@@ -119,7 +179,11 @@ export class FixedBuf {
     this.#bufIndex = bufIndex;
   }
 
-  /** The buffer's memory: a Uint8Array over exactly `capacity` bytes. */
+  /** The buffer's memory: a Uint8Array over exactly `capacity` bytes.
+   * Keep it no longer than the buffer: in the default mode it is a window
+   * on the pool's arena, so a view kept after release() reads and writes
+   * the block's next owner's memory, and faults once the arena is unmapped
+   * (growth.releaseEmpty, pool closed). Checked mode detaches it instead. */
   get bytes(): Uint8Array {
     const owner = this.#owner;
     if (owner === null) throw this.#released("bytes");
@@ -132,10 +196,13 @@ export class FixedBuf {
     return this.#capacity;
   }
 
-  /** Index of the io_uring registered buffer holding this memory, or -1. */
+  /** Index of the io_uring registered buffer holding this memory, or -1
+   * (not registered, or every ring it was registered with closed). */
   get bufIndex(): number {
-    if (this.#owner === null) throw this.#released("bufIndex");
-    return this.#bufIndex;
+    const owner = this.#owner;
+    if (owner === null) throw this.#released("bufIndex");
+    const i = this.#bufIndex;
+    return i >= 0 && !owner[kIndexLive]() ? -1 : i;
   }
 
   /** The buffer's address (4096-aligned), for other native code. */
@@ -151,6 +218,9 @@ export class FixedBuf {
   }
 
   /** Returns the buffer to its pool.  Calling it again does nothing.
+   * While ring requests still use the buffer it is released at once (every
+   * accessor refuses it from now on) and its memory goes back to the pool
+   * when the last of them settles.
    * Throws BufferReleasedError when the buffer was given to another thread
    * with transfer() (that thread releases it). */
   release(): void {
@@ -159,16 +229,16 @@ export class FixedBuf {
       if (this.#transferred) throw this.#released("release");
       return;
     }
-    if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
     this.#owner = null;
     if (owner.checked) {
       // The view has an ArrayBuffer of its own in checked mode: detaching it
       // turns every Uint8Array made from it into a length-0 view.
       (this.#bytes?.buffer as ArrayBuffer | undefined)?.transfer(0);
-      owner[kForget](this);
+      owner[kForget](this, this.#handle);
     }
     this.#bytes = null;
-    owner[kFree](this.#handle);
+    if (this.#busy !== 0) this.#pendingFree = owner; // freed by the last settle
+    else owner[kFree](this.#handle);
   }
 
   /** Same as release(): makes `using buf = pool.alloc(n)` return the buffer.
@@ -202,24 +272,37 @@ export class FixedBuf {
     owner[kGone](this.#handle);
     if (owner.checked) {
       (this.#bytes?.buffer as ArrayBuffer | undefined)?.transfer(0);
-      owner[kForget](this);
+      owner[kForget](this, this.#handle);
     }
     this.#bytes = null;
+    const index = this.#bufIndex;
     return {
       kind: "veloq.buf",
       pool,
       token,
       handle: this.#handle,
       capacity: this.#capacity,
-      bufIndex: this.#bufIndex,
+      bufIndex: index >= 0 && !owner[kIndexLive]() ? -1 : index,
       address,
+      claim: new Int32Array(new SharedArrayBuffer(4)),
     };
   }
 
-  /** @ignore Internal: counts I/O requests using the buffer (+1 / -1). */
+  /** @ignore Internal: counts I/O requests using the buffer (+1 when one
+   * is made, refused once released; -1 when it settles, which gives the
+   * memory back if the buffer was released meanwhile). */
   [kBusy](delta: number): void {
-    if (this.#owner === null) throw this.#released("I/O");
+    if (delta > 0) {
+      if (this.#owner === null) throw this.#released("I/O");
+      this.#busy += delta;
+      return;
+    }
     this.#busy += delta;
+    const owner = this.#pendingFree;
+    if (owner !== null && this.#busy <= 0) {
+      this.#pendingFree = null;
+      owner[kFree](this.#handle);
+    }
   }
 
   /** @ignore Internal: the rings this buffer's pool is registered with;
@@ -228,6 +311,11 @@ export class FixedBuf {
     const owner = this.#owner;
     if (owner === null) throw this.#released("I/O");
     return owner.registrars;
+  }
+
+  /** @ignore Internal: true for FixedBufs of this copy of the package. */
+  static [kIsOurs](x: unknown): x is FixedBuf {
+    return #owner in (x as object);
   }
 
   #released(what: string): BufferReleasedError {

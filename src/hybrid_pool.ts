@@ -5,6 +5,7 @@
  */
 import { lib } from "../ffi/loader.ts";
 import { commonOptions, type CommonPoolOptions, createError } from "./create.ts";
+import { enumOption } from "./options.ts";
 import { NativePool, poolPointer } from "./pool.ts";
 
 /** One size class of a HybridPool. */
@@ -20,6 +21,13 @@ export interface HybridPoolOptions extends CommonPoolOptions {
   /** Size classes, ascending sizes, 1 to 16 of them, at most 1 GiB in all.
    * Default: {@linkcode HYBRID_DEFAULT_CLASSES} (14 MiB). */
   classes?: readonly SizeClass[];
+  /**
+   * What alloc does with a request above the largest class: "fallback"
+   * (default, as in the seed design) serves it from the global allocator,
+   * unregistered (bufIndex -1, counted in stats().fallbackBuffers), whatever
+   * `onExhausted` says; "error" refuses it with a RangeError.
+   */
+  onOversize?: "error" | "fallback";
 }
 
 /** The seed's classes: 4K x1024, 8K x256, 16K x128, 32K x64, 64K x64 = 14 MiB. */
@@ -38,7 +46,8 @@ const MAX_ARENA = 2 ** 30;
  * One arena cut into a slab per size class, so the whole pool is a single
  * region (one io_uring registration).  Alloc and release are O(1) stack
  * operations; an allocation bitset catches double frees.  Requests above the
- * largest class are served by the global allocator (bufIndex -1).  Choose it
+ * largest class are served by the global allocator (bufIndex -1), or refused
+ * with `onOversize: "error"`.  Choose it
  * for network-style traffic with a few known sizes.
  *
  * ```ts
@@ -49,16 +58,24 @@ const MAX_ARENA = 2 ** 30;
  */
 export class HybridPool extends NativePool {
   /** Creates a pool; throws RangeError/TypeError for bad options. */
-  static create(options: HybridPoolOptions = {}): HybridPool {
+  static create(options?: HybridPoolOptions): HybridPool {
+    options ??= {};
     const classes = validateClasses(options.classes ?? HYBRID_DEFAULT_CLASSES);
     const common = commonOptions("hybrid", options);
+    const oversize = enumOption(
+      "onOversize",
+      options.onOversize,
+      ["error", "fallback"],
+      "fallback",
+    );
     const sizes = new Uint32Array(classes.map((c) => c.size));
     const counts = new Uint32Array(classes.map((c) => c.count));
     const cell = new BigUint64Array(1);
     const rc = lib().symbols.vb_hybrid_create(sizes, counts, classes.length, common.flags, cell);
     const bytes = classes.reduce((n, c) => n + c.size * c.count, 0);
     if (rc !== 0) throw createError("HybridPool", rc, bytes);
-    return new HybridPool({ ptr: poolPointer(cell), ...common });
+    const maxSize = oversize === "error" ? classes[classes.length - 1].size : undefined;
+    return new HybridPool({ ptr: poolPointer(cell), ...common, maxSize });
   }
 }
 

@@ -18,16 +18,19 @@ import {
 import { cString, lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { poolError } from "./native_errors.ts";
-import { PoolBusyError, PoolClosedError } from "./errors.ts";
+import { DoubleFreeError, PoolBusyError, PoolClosedError } from "./errors.ts";
 import {
+  type BufOwner,
   FixedBuf,
   kCreate,
   kForget,
   kFree,
   kGone,
   kIdentity,
+  kIndexLive,
   kPointer,
   kView,
+  type TransferredBuf,
 } from "./fixed_buf.ts";
 import { addOwner, removeOwner } from "./owners.ts";
 import { registerPool, registrationError } from "./registration.ts";
@@ -69,8 +72,15 @@ export interface PoolStats {
   allocs: number;
   /** Releases since creation. */
   frees: number;
-  /** Allocations refused because the pool was exhausted. */
+  /** alloc/tryAlloc/allocMany calls refused because the pool was
+   * exhausted (allocAsync calls that waited are counted in `waits`). */
   failedAllocs: number;
+  /** allocAsync calls that could not be served at once and waited. */
+  waits: number;
+  /** Times the pool was full and growing it failed (the new arena could not
+   * be registered: RLIMIT_MEMLOCK or the ring's table); allocAsync then
+   * waits for releases instead of failing. */
+  failedGrowths: number;
   /** Threads (Workers) that have this pool attached now. */
   attachedViews: number;
   /** Releases from other threads that named no live buffer (should stay 0). */
@@ -165,13 +175,23 @@ export interface NativePoolInit {
   maxArenas: number;
   checked: boolean;
   onLeak: ((leak: LeakReport) => void) | undefined;
+  /** Requests above this many bytes are refused with a RangeError instead
+   * of being served by the global allocator (HybridPool's onOversize:
+   * "error"); default: no limit here. */
+  maxSize?: number;
 }
+
+/** Internal: takes a buffer handed over from another thread (attachBuf). */
+export const kAdopt: unique symbol = Symbol("veloq.adopt");
 
 /** What the leak registry keeps for each live buffer (never the buffer). */
 interface LeakHeld {
   handle: number;
   capacity: number;
   bufIndex: number;
+  /** Checked mode: the buffer's own ArrayBuffer once `bytes` was used, so a
+   * view the user kept can be cut off when the leak is reclaimed. */
+  memory: ArrayBuffer | null;
 }
 
 /**
@@ -188,6 +208,8 @@ export abstract class NativePool implements BufPool {
   /** Checked mode (see {@linkcode CommonPoolOptions.checked}). */
   readonly checked: boolean;
   #leaks: FinalizationRegistry<LeakHeld> | null = null;
+  /** Checked mode: the leak record of each live tracked buffer, by handle. */
+  #held: Map<number, LeakHeld> | null = null;
   #onLeak: ((leak: LeakReport) => void) | undefined;
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
@@ -202,7 +224,21 @@ export abstract class NativePool implements BufPool {
   #address: bigint;
   #token: number;
   #stats = new Float64Array(Stat.LEN);
-  #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
+  #waiters: Waiters = new Waiters(
+    (size) => this.#waitAlloc(size),
+    (size) => this.#blockOf(size),
+  );
+  /** Failed C allocs made for waiters (not counted as failedAllocs). */
+  #waitFails = 0;
+  #failedGrowths = 0;
+  /** Requests above this are refused (onOversize: "error"). */
+  #maxSize: number;
+  /** Block sizes of the size classes (HybridPool), ascending; empty: powers
+   * of two pages (BuddyPool). */
+  #classSizes: number[] = [];
+  /** The owner of buffers adopted with attachBuf (released synchronously,
+   * so a second release of one block is a DoubleFreeError at once). */
+  #adoptedOwner: BufOwner | null = null;
   /** The hot FFI functions, held directly (no lookup on the symbols object). */
   #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
 
@@ -224,7 +260,17 @@ export abstract class NativePool implements BufPool {
     this.#refreshArenas();
     this.checked = init.checked;
     this.#onLeak = init.onLeak;
-    if (init.checked) this.#leaks = new FinalizationRegistry((held) => this.#leaked(held));
+    this.#maxSize = init.maxSize ?? 0xffffffff;
+    if (init.checked) {
+      this.#leaks = new FinalizationRegistry((held) => this.#leaked(held));
+      this.#held = new Map();
+    }
+    this.#sym.vb_pool_stats(init.ptr, this.#stats);
+    const c = new Float64Array(3);
+    for (let i = 0; i < this.#stats[Stat.CLASSES]; i++) {
+      this.#sym.vb_pool_class_stats(init.ptr, i, c);
+      this.#classSizes.push(c[0]);
+    }
     this.registrars = Object.freeze([...init.registrars]);
     this.registrar = init.registrars[0] ?? null;
     const size = Number(this.#sym.vb_pool_region_size(init.ptr, 0));
@@ -258,7 +304,7 @@ export abstract class NativePool implements BufPool {
   alloc(size: number): FixedBuf {
     const ptr = this.#ptr;
     if (ptr === null) throw this.#closedError();
-    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
+    if ((size >>> 0) !== size || size === 0 || size > this.#maxSize) throw this.#sizeError(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) throw this.#allocError(h, size);
     return this.#wrap(h);
@@ -268,7 +314,7 @@ export abstract class NativePool implements BufPool {
   tryAlloc(size: number): FixedBuf | null {
     const ptr = this.#ptr;
     if (ptr === null) throw this.#closedError();
-    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
+    if ((size >>> 0) !== size || size === 0 || size > this.#maxSize) throw this.#sizeError(size);
     const h = this.#allocFn(ptr, size);
     if (h < 0) {
       if (h === Err.ENOMEM) return null;
@@ -293,14 +339,19 @@ export abstract class NativePool implements BufPool {
 
   /** Checked mode: watches a new buffer for release without a release(). */
   #track(buf: FixedBuf, handle: number): void {
-    const held = { handle, capacity: buf.capacity, bufIndex: buf.bufIndex };
+    const held = { handle, capacity: buf.capacity, bufIndex: buf.bufIndex, memory: null };
     this.#leaks!.register(buf, held, buf);
+    this.#held!.set(handle, held);
   }
 
   /** Checked mode: a FixedBuf was collected without release(): say so, and
-   * give its memory back (nothing can reach it any more). */
+   * give its memory back. A `bytes` view may outlive the FixedBuf: it is
+   * detached first, so it cannot alias the block's next owner. */
   #leaked(held: LeakHeld): void {
     const report = { pool: this.name, capacity: held.capacity, bufIndex: held.bufIndex };
+    if (this.#held!.get(held.handle) === held) this.#held!.delete(held.handle);
+    held.memory?.transfer(0);
+    held.memory = null;
     if (this.#ptr !== null) this[kFree](held.handle);
     if (this.#onLeak) this.#onLeak(report);
     else {
@@ -310,15 +361,17 @@ export abstract class NativePool implements BufPool {
     }
   }
 
-  /** @ignore Internal (BufOwner, checked mode): the buffer was released. */
-  [kForget](buf: FixedBuf): void {
+  /** @ignore Internal (BufOwner, checked mode): the buffer was released
+   * (or transferred): no leak to report, no view to cut off here. */
+  [kForget](buf: FixedBuf, handle: number): void {
     this.#leaks?.unregister(buf);
+    this.#held?.delete(handle);
   }
 
   /** `count` buffers in one native call, all or none (see {@linkcode BufPool.allocMany}). */
   allocMany(size: number, count: number): FixedBuf[] {
     const ptr = this.#live();
-    if ((size >>> 0) !== size || size === 0) throw sizeError(size);
+    if ((size >>> 0) !== size || size === 0 || size > this.#maxSize) throw this.#sizeError(size);
     if (!Number.isInteger(count) || count < 0 || count > 0xffff) {
       throw new RangeError(`count must be an integer from 0 to 65535, got ${count}`);
     }
@@ -343,7 +396,7 @@ export abstract class NativePool implements BufPool {
   }
 
   /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */
-  allocAsync(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
+  allocAsync(size: number, options?: AllocAsyncOptions): Promise<FixedBuf> {
     if (this.#ptr === null) return Promise.reject(this.#closedError());
     return this.#waiters.alloc(size, options);
   }
@@ -377,6 +430,85 @@ export abstract class NativePool implements BufPool {
     out[Out.QUEUED] = n + 1;
     // Checked mode frees (and poisons) at once rather than at the next alloc.
     if (n + 1 === Out.QUEUE_CAP || this.checked) this.#sym.vb_pool_flush(this.#ptr!);
+    this.#waiters.wake();
+  }
+
+  /** The error for a size alloc refuses before asking the C pool. */
+  #sizeError(size: number): Error {
+    if ((size >>> 0) !== size || size === 0) return sizeError(size);
+    return new RangeError(
+      `pool "${this.name}" serves at most ${this.#maxSize} bytes (its largest size class) and was created with onOversize: "error"; got ${size}`,
+    );
+  }
+
+  /** allocAsync's attempt: null while the pool cannot serve `size` (full,
+   * or full and growth refused: waiting for releases is the answer then). */
+  #waitAlloc(size: number): FixedBuf | null {
+    const ptr = this.#live();
+    if ((size >>> 0) !== size || size === 0 || size > this.#maxSize) throw this.#sizeError(size);
+    const h = this.#allocFn(ptr, size);
+    if (h >= 0) return this.#wrap(h);
+    if (h === Err.ENOMEM) {
+      this.#waitFails++;
+      return null;
+    }
+    if (h === Err.EMEMLOCK || h === Err.EKMEMLOCK || h === Err.ENOSLOTS) {
+      if (this.#failedGrowths++ === 0) {
+        console.warn(
+          `veloq buffer: ${
+            this.#allocError(h, size).message
+          } allocAsync waits for releases instead (counted in stats().failedGrowths; this warning is shown once per pool).`,
+        );
+      }
+      return null;
+    }
+    throw this.#allocError(h, size);
+  }
+
+  /** The block a request of `size` bytes gets: waiters of one block size
+   * are served first come, first served. */
+  #blockOf(size: number): number {
+    if ((size >>> 0) !== size || size === 0) return size;
+    const classes = this.#classSizes;
+    if (classes.length !== 0) {
+      for (const c of classes) if (size <= c) return c;
+      return size; // above the largest class (fallback or refused)
+    }
+    const pages = Math.ceil(size / PAGE_SIZE);
+    return PAGE_SIZE * 2 ** Math.ceil(Math.log2(pages));
+  }
+
+  /** @ignore Internal (BufOwner): whether the registered indexes buffers
+   * were handed out with still hold (some ring of the pool is open). */
+  [kIndexLive](): boolean {
+    const rings = this.registrars;
+    for (let i = 0; i < rings.length; i++) if (!rings[i].closed) return true;
+    return false;
+  }
+
+  /** @ignore Internal (attachBuf in the creating thread): a FixedBuf for a
+   * buffer handed back from another thread. Its release is synchronous, so
+   * a block released twice is a DoubleFreeError at the second release. */
+  [kAdopt](t: TransferredBuf): FixedBuf {
+    this.#live();
+    const owner = this.#adoptedOwner ??= adoptedOwner(this, (h) => this.#freeNow(h));
+    return new FixedBuf(kCreate, owner, t.handle, t.capacity, t.bufIndex);
+  }
+
+  /** Frees one handle now (not through the deferred queue), throwing what
+   * the C pool reports: DoubleFreeError for a block that is free already. */
+  #freeNow(handle: number): void {
+    const ptr = this.#live();
+    // Earlier queued releases first, so the C pool's state is current.
+    this.#sym.vb_pool_flush(ptr);
+    const rc = this.#sym.vb_pool_free(ptr, handle);
+    if (rc === Err.EDOUBLEFREE) {
+      throw new DoubleFreeError(
+        `pool "${this.name}": this buffer was released already (two FixedBufs over one block): each block is released once`,
+        { code: rc },
+      );
+    }
+    if (rc < 0) throw poolError(rc, this);
     this.#waiters.wake();
   }
 
@@ -417,10 +549,12 @@ export abstract class NativePool implements BufPool {
   [kView](handle: number, capacity: number): Uint8Array {
     const arena = handle >>> HANDLE_PAGE_BITS;
     if (this.checked) {
-      // An ArrayBuffer of its own, so that release() can detach it.
-      return new Uint8Array(
-        Deno.UnsafePointerView.getArrayBuffer(this[kPointer](handle), capacity),
-      );
+      // An ArrayBuffer of its own, so that release() (or the leak detector)
+      // can detach it.
+      const memory = Deno.UnsafePointerView.getArrayBuffer(this[kPointer](handle), capacity);
+      const held = this.#held!.get(handle);
+      if (held) held.memory = memory;
+      return new Uint8Array(memory);
     }
     if (arena !== HANDLE_FALLBACK_ARENA) {
       return new Uint8Array(
@@ -468,7 +602,9 @@ export abstract class NativePool implements BufPool {
       fallbackBytes: s[Stat.FALLBACK_BYTES],
       allocs: s[Stat.ALLOCS],
       frees: s[Stat.FREES],
-      failedAllocs: s[Stat.FAILED_ALLOCS],
+      failedAllocs: s[Stat.FAILED_ALLOCS] - this.#waitFails,
+      waits: this.#waiters.waits,
+      failedGrowths: this.#failedGrowths,
       arenas: s[Stat.ARENAS],
       maxArenas: s[Stat.MAX_ARENAS],
       grows: s[Stat.GROWS],
@@ -585,6 +721,22 @@ export abstract class NativePool implements BufPool {
   #closedError(): PoolClosedError {
     return new PoolClosedError(`pool "${this.name}" is closed`);
   }
+}
+
+/** The owner of adopted buffers: the pool's, with a synchronous release. */
+function adoptedOwner(pool: NativePool, free: (handle: number) => void): BufOwner {
+  return {
+    name: pool.name,
+    registrars: pool.registrars,
+    checked: pool.checked,
+    [kFree]: free,
+    [kView]: (h, c) => pool[kView](h, c),
+    [kPointer]: (h) => pool[kPointer](h),
+    [kIndexLive]: () => pool[kIndexLive](),
+    [kForget]: (b, h) => pool[kForget](b, h),
+    [kIdentity]: () => pool[kIdentity](),
+    [kGone]: (h) => pool[kGone](h),
+  };
 }
 
 /** Reads the pool pointer a create function stored in an out cell. */

@@ -16,7 +16,7 @@ import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, IoUringUnavailableError, RingClosedError, VeloqError } from "./errors.ts";
 import type { FileHandle } from "./file.ts";
-import { type FixedBuf, kBusy, kRegistrar } from "./fixed_buf.ts";
+import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 
@@ -124,7 +124,8 @@ export class Ring implements Disposable {
 
   /** Creates the io_uring instance; throws IoUringUnavailableError when the
    * kernel refuses (see the message for the cause and the fix). */
-  constructor(options: RingOptions = {}) {
+  constructor(options?: RingOptions) {
+    options ??= {};
     const entries = intOption("entries", options.entries, 1, 32768, 256);
     const slots = intOption("bufferSlots", options.bufferSlots, 0, 16384, 1024);
     const precheck = boolOption("memlockPrecheck", options.memlockPrecheck, true);
@@ -248,7 +249,7 @@ export class Ring implements Disposable {
     if (ptr === null) return Promise.reject(closedError());
     let registrars, bytes, bufIndex;
     try {
-      registrars = buf[kRegistrar](); // throws BufferReleasedError
+      registrars = registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of ours
       bytes = buf.bytes;
       bufIndex = buf.bufIndex;
     } catch (e) {

@@ -1,7 +1,8 @@
 /**
  * Callers of allocAsync waiting for memory: first come, first served among
- * waiters of a size; a size that cannot be served blocks only the later
- * waiters of that same size.  Used by every pool class; the pool says when
+ * waiters of one block size (4000 and 4096 bytes both wait for a 4 KiB
+ * block, in the order they came); a block size that cannot be served blocks
+ * only the later waiters of that same block size.  Used by every pool class; the pool says when
  * memory may have come back (`wake`, called on release: one flag test while
  * nobody waits).
  *
@@ -18,6 +19,8 @@ export interface AllocAsyncOptions {
 /** A caller of allocAsync waiting for memory. */
 interface Waiter {
   size: number;
+  /** The block size it waits for. */
+  block: number;
   resolve: (buf: FixedBuf) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
@@ -31,10 +34,23 @@ export class Waiters {
    * a release reads. */
   #armed = false;
   #tryAlloc: (size: number) => FixedBuf | null;
+  #blockOf: (size: number) => number;
+  #waits = 0;
 
-  /** `tryAlloc` is the pool's: null when exhausted, throws on bad input. */
-  constructor(tryAlloc: (size: number) => FixedBuf | null) {
+  /** `tryAlloc` is the pool's: null when it cannot serve now, throws on
+   * bad input. `blockOf` maps a request to the block size it gets (default:
+   * the size itself). */
+  constructor(
+    tryAlloc: (size: number) => FixedBuf | null,
+    blockOf: (size: number) => number = (size) => size,
+  ) {
     this.#tryAlloc = tryAlloc;
+    this.#blockOf = blockOf;
+  }
+
+  /** allocAsync calls that could not be served at once, since creation. */
+  get waits(): number {
+    return this.#waits;
   }
 
   /** Waiters now. */
@@ -43,19 +59,27 @@ export class Waiters {
   }
 
   /** A buffer at once when possible, else when released memory allows. */
-  alloc(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
-    const signal = options.signal;
+  alloc(size: number, options?: AllocAsyncOptions | null): Promise<FixedBuf> {
+    if (options != null && typeof options !== "object") {
+      return Promise.reject(new TypeError("allocAsync options must be an object { signal? }"));
+    }
+    const signal = options?.signal ?? undefined;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(new TypeError("allocAsync option signal must be an AbortSignal"));
+    }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let buf;
+    let buf: FixedBuf | null, block: number;
     try {
-      // Waiters of this size that came first keep their turn.
-      buf = this.#list.some((w) => w.size === size) ? null : this.#tryAlloc(size);
+      block = this.#blockOf(size);
+      // Waiters of this block size that came first keep their turn.
+      buf = this.#list.some((w) => w.block === block) ? null : this.#tryAlloc(size);
     } catch (e) {
       return Promise.reject(e);
     }
     if (buf) return Promise.resolve(buf);
+    this.#waits++;
     const { promise, resolve, reject } = Promise.withResolvers<FixedBuf>();
-    const waiter: Waiter = { size, resolve, reject, signal, onAbort: undefined };
+    const waiter: Waiter = { size, block, resolve, reject, signal, onAbort: undefined };
     if (signal) {
       waiter.onAbort = () => {
         this.#drop(waiter);
@@ -87,7 +111,7 @@ export class Waiters {
     this.#armed = this.#list.length !== 0;
     const blocked = new Set<number>();
     for (const w of [...this.#list]) {
-      if (blocked.has(w.size)) continue;
+      if (blocked.has(w.block)) continue;
       let buf;
       try {
         buf = this.#tryAlloc(w.size);
@@ -97,7 +121,7 @@ export class Waiters {
         continue;
       }
       if (buf === null) {
-        blocked.add(w.size);
+        blocked.add(w.block);
         continue;
       }
       this.#drop(w);
