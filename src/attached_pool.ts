@@ -43,6 +43,7 @@ import {
 import type { Ring } from "./ring.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
+import { CrossWake, isWakeCells, newWakeCells } from "./cross_wake.ts";
 
 /**
  * A pool shared by another thread, attached in this one with
@@ -75,6 +76,11 @@ export class AttachedPool implements BufPool {
   /** FixedBufs this thread holds from this pool. */
   #held = 0;
   #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
+  /** Wake-ups across the threads using the pool. */
+  #wake: CrossWake;
+  /** A flush is queued for the end of this task: releases of other
+   * threads' memory reach them by then. */
+  #taskFlush = false;
 
   /** @ignore Made by {@linkcode attachPool}. */
   constructor(shared: SharedPool, view: Deno.PointerObject) {
@@ -91,6 +97,11 @@ export class AttachedPool implements BufPool {
     this.#size = Number(this.#sym.vb_view_size(view));
     this.#reg = this.#sym.vb_view_reg(view);
     this.#memory = Deno.UnsafePointerView.getArrayBuffer(this.#base, this.#size);
+    // A handle from a share() without cells still works, waking nobody.
+    this.#wake = new CrossWake(
+      isWakeCells(shared.wake) ? shared.wake : newWakeCells(),
+      this.#waiters,
+    );
   }
 
   /** True after close(). */
@@ -152,7 +163,9 @@ export class AttachedPool implements BufPool {
   /** A buffer as soon as this thread's arena can serve one. */
   allocAsync(size: number, options: AllocAsyncOptions = {}): Promise<FixedBuf> {
     if (this.#view === null) return Promise.reject(this.#closedError());
-    return this.#waiters.alloc(size, options);
+    const p = this.#waiters.alloc(size, options);
+    if (this.#waiters.length !== 0) this.#wake.watch();
+    return p;
   }
 
   /** This thread's part: its arena, and the buffers this thread holds. */
@@ -218,6 +231,7 @@ export class AttachedPool implements BufPool {
     }
     this.#sym.vb_view_detach(view);
     this.#view = null;
+    this.#wake.close();
     removeOwner(this.#address, this);
     this.#waiters.rejectAll((size) =>
       new PoolClosedError(
@@ -247,9 +261,24 @@ export class AttachedPool implements BufPool {
     out[Out.QUEUED] = n + 1;
     if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_view_flush(this.#view!);
     this.#held--;
-    this.#foreign.delete(handle);
+    // Another thread's memory: it goes back to that thread (and its
+    // waiters) by the end of this task, whatever this thread does next.
+    if (handle >>> HANDLE_PAGE_BITS !== this.#arena) {
+      this.#foreign.delete(handle);
+      if (!this.#taskFlush) {
+        this.#taskFlush = true;
+        queueMicrotask(this.#endOfTask);
+      }
+    }
     this.#waiters.wake();
   }
+
+  #endOfTask = (): void => {
+    this.#taskFlush = false;
+    if (this.#view === null) return; // close() flushed
+    this.#sym.vb_view_flush(this.#view);
+    this.#wake.notify();
+  };
 
   /** @ignore Internal (BufOwner): a view over one buffer. */
   [kView](handle: number, capacity: number): Uint8Array {

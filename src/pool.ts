@@ -37,6 +37,7 @@ import { registerPool, registrationError } from "./registration.ts";
 import { sizeError } from "./options.ts";
 import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
+import { CrossWake, newWakeCells } from "./cross_wake.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
 import type { LeakReport } from "./create.ts";
 
@@ -113,6 +114,9 @@ export interface SharedPool {
   readonly token: number;
   /** The pool's name. */
   readonly name: string;
+  /** Cells shared by every thread using the pool (a SharedArrayBuffer):
+   * allocAsync waiters in one thread are woken by releases in another. */
+  readonly wake: Int32Array;
 }
 
 /** One contiguous piece of pool memory, as a registrar sees it. */
@@ -239,6 +243,12 @@ export abstract class NativePool implements BufPool {
   /** The owner of buffers adopted with attachBuf (released synchronously,
    * so a second release of one block is a DoubleFreeError at once). */
   #adoptedOwner: BufOwner | null = null;
+  /** Cross-thread wake-ups, from the first share() on (null before: no
+   * other thread can hold or wait for this pool's memory). */
+  #wake: CrossWake | null = null;
+  /** A flush is queued for the end of this task (releases of memory other
+   * threads own: they must reach them promptly). */
+  #taskFlush = false;
   /** The hot FFI functions, held directly (no lookup on the symbols object). */
   #allocFn: VeloqLib["symbols"]["vb_pool_alloc"];
 
@@ -398,7 +408,9 @@ export abstract class NativePool implements BufPool {
   /** A buffer as soon as one can be served (see {@linkcode BufPool.allocAsync}). */
   allocAsync(size: number, options?: AllocAsyncOptions): Promise<FixedBuf> {
     if (this.#ptr === null) return Promise.reject(this.#closedError());
-    return this.#waiters.alloc(size, options);
+    const p = this.#waiters.alloc(size, options);
+    if (this.#wake !== null && this.#waiters.length !== 0) this.#wake.watch();
+    return p;
   }
 
   /**
@@ -430,8 +442,26 @@ export abstract class NativePool implements BufPool {
     out[Out.QUEUED] = n + 1;
     // Checked mode frees (and poisons) at once rather than at the next alloc.
     if (n + 1 === Out.QUEUE_CAP || this.checked) this.#sym.vb_pool_flush(this.#ptr!);
+    // Shared pool: a buffer of an arena other than the first may be a
+    // Worker's (only arena 0 is never shared): hand it over this task.
+    if (this.#wake !== null && handle >>> HANDLE_PAGE_BITS !== 0) this.#releasedAway();
     this.#waiters.wake();
   }
+
+  /** A release other threads may wait for: flush and tell them at the end
+   * of this task (one flush per task, however many releases). */
+  #releasedAway(): void {
+    if (this.#taskFlush) return;
+    this.#taskFlush = true;
+    queueMicrotask(this.#endOfTask);
+  }
+
+  #endOfTask = (): void => {
+    this.#taskFlush = false;
+    if (this.#ptr === null) return;
+    this.#sym.vb_pool_flush(this.#ptr);
+    this.#wake?.notify();
+  };
 
   /** The error for a size alloc refuses before asking the C pool. */
   #sizeError(size: number): Error {
@@ -509,6 +539,7 @@ export abstract class NativePool implements BufPool {
       );
     }
     if (rc < 0) throw poolError(rc, this);
+    if (this.#wake !== null) this.#releasedAway();
     this.#waiters.wake();
   }
 
@@ -667,6 +698,7 @@ export abstract class NativePool implements BufPool {
     removeOwner(this.#address, this);
     // The pool is gone: nobody waits for it any more (a refused close
     // above leaves the waiters waiting).
+    this.#wake?.close();
     this.#waiters.rejectAll((size) =>
       new PoolClosedError(`pool "${this.name}" was closed while waiting for ${size} bytes`)
     );
@@ -690,12 +722,17 @@ export abstract class NativePool implements BufPool {
     const out = new Uint32Array(2);
     const rc = this.#sym.vb_pool_share(ptr, out);
     if (rc !== 0) throw this.#allocError(rc, 0);
+    if (this.#wake === null) {
+      this.#wake = new CrossWake(newWakeCells(), this.#waiters);
+      if (this.#waiters.length !== 0) this.#wake.watch();
+    }
     return {
       kind: "veloq.pool",
       pool: this.#address,
       arena: out[0],
       token: out[1],
       name: this.name,
+      wake: this.#wake.cells,
     };
   }
 
