@@ -25,6 +25,7 @@ const lib_sources = [_][]const u8{
     "csrc/ring_ops.c",
     "csrc/shared.c",
     "csrc/resident.c",
+    "csrc/thread_exit.c",
 };
 
 const c_flags = [_][]const u8{
@@ -75,6 +76,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_growth.c",
             "csrc/tests/test_ring.c",
             "csrc/tests/test_threads.c",
+            "csrc/tests/test_thread_exit.c",
             "csrc/tests/test_ring_ops.c",
         },
         .flags = &c_flags,

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "e69b3e113ad08a1b16475b4a1c8655d839d86c6ef415ddc18d835ea81ca4d5cf",
-  "aarch64-linux": "b34104f388ade81ae07f10c1f771490e94c792d596fbff9c66487c630a278872",
+  "x86_64-linux": "39c9e12b1c70a65afb4948431be15b2c8497337f550fbc278507466a8051bf78",
+  "aarch64-linux": "ca55fbdd45159b21dd31c8b011bbbc52b161b1c18e4b721ad1b170cad5b6aaff",
 };

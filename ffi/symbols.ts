@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 10;
+export const ABI_VERSION = 11;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -123,6 +123,12 @@ export const symbols = {
 
   // --- threads ending (w13b: csrc/resident.c, csrc/thread_exit.c) ---------
   vb_library_resident: { parameters: [], result: "i32" },
+  vb_thread_exit_arm: { parameters: [], result: "i32" },
+  vb_thread_exits: { parameters: [], result: "u32" },
+  vb_thread_track_view: { parameters: ["pointer"], result: "pointer" },
+  vb_thread_view_held: { parameters: ["pointer"], result: "pointer" },
+  vb_thread_view_hold: { parameters: ["pointer", "i32", "u32"], result: "i32" },
+  vb_thread_view_detach: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound library. */

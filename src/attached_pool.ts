@@ -75,6 +75,12 @@ export class AttachedPool implements BufPool {
   #foreign = new Map<number, bigint>();
   /** FixedBufs this thread holds from this pool. */
   #held = 0;
+  /** The C record that ties the view to this thread's end (csrc/thread_exit.c):
+   * if the thread ends with the view attached, what it held is freed. */
+  #rec: Deno.PointerObject;
+  /** Its held map: 1 at the first page of each block of this arena held
+   * here (buffers of other arenas are marked in C, vb_thread_view_hold). */
+  #heldMap: Uint8Array;
   #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
   /** Wake-ups across the threads using the pool. */
   #wake: CrossWake;
@@ -97,6 +103,15 @@ export class AttachedPool implements BufPool {
     this.#size = Number(this.#sym.vb_view_size(view));
     this.#reg = this.#sym.vb_view_reg(view);
     this.#memory = Deno.UnsafePointerView.getArrayBuffer(this.#base, this.#size);
+    const rec = this.#sym.vb_thread_track_view(view);
+    if (rec === null) {
+      this.#sym.vb_view_detach(view);
+      throw new VeloqError(`attachPool: out of memory`, { code: Err.ENOMEM });
+    }
+    this.#rec = rec;
+    this.#heldMap = new Uint8Array(
+      Deno.UnsafePointerView.getArrayBuffer(this.#sym.vb_thread_view_held(rec)!, this.#size >>> 12),
+    );
     // A handle from a share() without cells still works, waking nobody.
     this.#wake = new CrossWake(
       isWakeCells(shared.wake) ? shared.wake : newWakeCells(),
@@ -136,6 +151,7 @@ export class AttachedPool implements BufPool {
       throw new VeloqError(`pool "${this.name}" (attached): error ${h}`, { code: h });
     }
     this.#held++;
+    this.#heldMap[h & HANDLE_PAGE_MASK] = 1;
     return new FixedBuf(kCreate, this, h, this.#out[Out.CAPACITY], this.#outIndex[Out.BUF_INDEX]);
   }
 
@@ -229,7 +245,7 @@ export class AttachedPool implements BufPool {
         this.#held,
       );
     }
-    this.#sym.vb_view_detach(view);
+    this.#sym.vb_thread_view_detach(this.#rec);
     this.#view = null;
     this.#wake.close();
     removeOwner(this.#address, this);
@@ -248,13 +264,24 @@ export class AttachedPool implements BufPool {
   /** @ignore Internal: takes a buffer handed over from another thread. */
   adopt(t: TransferredBuf): FixedBuf {
     this.#live();
-    if (t.handle >>> HANDLE_PAGE_BITS !== this.#arena) this.#foreign.set(t.handle, t.address);
+    if (t.handle >>> HANDLE_PAGE_BITS !== this.#arena) {
+      this.#foreign.set(t.handle, t.address);
+      // (Out of memory for the mark: only a thread end would leak it.)
+      this.#sym.vb_thread_view_hold(this.#rec, t.handle, 1);
+    } else {
+      this.#heldMap[t.handle & HANDLE_PAGE_MASK] = 1;
+    }
     this.#held++;
     return new FixedBuf(kCreate, this, t.handle, t.capacity, t.bufIndex);
   }
 
   /** @ignore Internal (BufOwner): queues a release for the C view. */
   [kFree](handle: number): void {
+    // The thread-end mark goes first: a thread terminated between the two
+    // steps then leaks one buffer instead of freeing it twice.
+    const own = handle >>> HANDLE_PAGE_BITS === this.#arena;
+    if (own) this.#heldMap[handle & HANDLE_PAGE_MASK] = 0;
+    else this.#sym.vb_thread_view_hold(this.#rec, handle, 0);
     const out = this.#out;
     const n = out[Out.QUEUED];
     out[Out.QUEUE + n] = handle;
@@ -263,7 +290,7 @@ export class AttachedPool implements BufPool {
     this.#held--;
     // Another thread's memory: it goes back to that thread (and its
     // waiters) by the end of this task, whatever this thread does next.
-    if (handle >>> HANDLE_PAGE_BITS !== this.#arena) {
+    if (!own) {
       this.#foreign.delete(handle);
       if (!this.#taskFlush) {
         this.#taskFlush = true;
@@ -301,7 +328,8 @@ export class AttachedPool implements BufPool {
   /** @ignore Internal (BufOwner): a buffer left this thread. */
   [kGone](handle: number): void {
     this.#held--;
-    this.#foreign.delete(handle);
+    if (handle >>> HANDLE_PAGE_BITS === this.#arena) this.#heldMap[handle & HANDLE_PAGE_MASK] = 0;
+    else if (this.#foreign.delete(handle)) this.#sym.vb_thread_view_hold(this.#rec, handle, 0);
   }
 
   /** @ignore Internal (BufOwner): buffers keep the index they were

@@ -118,3 +118,26 @@ Deno.test("the library reports itself resident", async () => {
   const { lib } = await import("../ffi/loader.ts");
   assert.equal(lib().symbols.vb_library_resident(), 1);
 });
+
+for (const how of ["terminate", "end"]) {
+  Deno.test(`a Worker that ends (${how}) holding buffers is detached; the owner can close`, async () => {
+    const r = await run([
+      "run",
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-read",
+      fixture("exit_views.ts"),
+      how,
+    ]);
+    assert.equal(r.signal, null, `the process died of ${r.signal}\n${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.equal(res.hookRan, true, "the Worker's thread never ended (no exit hook ran)");
+    assert.equal(res.attachedBefore, 1);
+    assert.equal(res.attachedAfter, 0, "the ended Worker's view is still attached");
+    // What the Worker held went back; what it had handed over did not.
+    assert.equal(res.liveAfter, 2);
+    assert.equal(res.givenIntact, true);
+    assert.equal(res.closed, true, res.error);
+  });
+}

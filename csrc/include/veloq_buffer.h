@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 10u
+#define VB_ABI_VERSION 11u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -273,6 +273,37 @@ VB_API void *vb_view_base(vb_view *view);
 VB_API uint64_t vb_view_size(vb_view *view);
 /* The first registered index of the view's arena, or -1. */
 VB_API int32_t vb_view_reg(vb_view *view);
+
+/* --- threads ending (binding support) -----------------------------------------
+ *
+ * A thread may end at any moment (a Deno Worker is terminated): what it
+ * leaves behind is reclaimed on that thread when it ends (a pthread key
+ * destructor; never for the process's main thread).  Views attached by a
+ * thread are tracked with vb_thread_track_view; at thread end every buffer
+ * the thread still held is freed and the view is detached, so the pool's
+ * owner can close the pool.  The library itself stays loaded for good once
+ * loaded (vb_library_resident), so the hook's code is never unmapped.
+ */
+typedef struct vb_thread_view vb_thread_view;
+
+/* Arms the calling thread's exit hook (done by the calls below). 0 or VB_ENOMEM. */
+VB_API int32_t vb_thread_exit_arm(void);
+/* Exit hooks that ran, process-wide (tests: a thread really ended). */
+VB_API uint32_t vb_thread_exits(void);
+/* Ties a view attached by the calling thread to its end; NULL on ENOMEM.
+ * The record's held map (vb_thread_view_held: one byte per page of the
+ * view's arena) is the binding's to keep: 1 at the first page of each
+ * block of that arena the thread holds, 0 once it let go (released, or
+ * handed to another thread).  Buffers of other arenas it holds are marked
+ * with vb_thread_view_hold. */
+VB_API vb_thread_view *vb_thread_track_view(vb_view *view);
+VB_API uint8_t *vb_thread_view_held(vb_thread_view *t);
+/* Marks (held != 0) or unmarks one buffer the thread holds; for the view's
+ * own arena the same as writing the held map.  0, VB_EINVAL or VB_ENOMEM. */
+VB_API int32_t vb_thread_view_hold(vb_thread_view *t, int32_t handle, uint32_t held);
+/* Forgets the record and detaches its view (vb_view_detach): how a tracked
+ * view is detached before its thread ends. */
+VB_API int32_t vb_thread_view_detach(vb_thread_view *t);
 
 /* --- rings: one io_uring instance each ------------------------------------ */
 

@@ -40,6 +40,7 @@ extern const test_case growth_tests[];
 extern const test_case ring_tests[];
 extern const test_case thread_tests[];
 extern const test_case ring_ops_tests[];
+extern const test_case thread_exit_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 

@@ -1,0 +1,174 @@
+/*
+ * test_thread_exit.c - a thread that ends with a tracked view attached
+ * (csrc/thread_exit.c): its exit hook frees every buffer it marked as held,
+ * leaves alone what it handed over, and detaches the view, so the owner can
+ * destroy the pool.  Also run under ThreadSanitizer and ASan by
+ * scripts/hardening.sh (the hook runs on the ending thread).
+ */
+#include "test.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define KiB 1024u
+
+typedef struct {
+    vb_pool *pool;
+    uint32_t arena, token;
+    int32_t foreign[1000]; /* owner buffers handed to the thread */
+    uint32_t nforeign;
+    int32_t given; /* a buffer of its arena it hands back (not held) */
+    int32_t freed_early; /* one it releases itself before it ends */
+    int rc;
+} exit_job;
+
+/* The thread: attaches, holds buffers of its arena and the owner's, marks
+ * them the way a binding does, and ends without detaching. */
+static void *holder(void *arg) {
+    exit_job *j = arg;
+    vb_view *v;
+    if ((j->rc = vb_view_attach(j->pool, j->arena, j->token, &v)) != 0) return 0;
+    vb_thread_view *t = vb_thread_track_view(v);
+    if (!t) {
+        j->rc = VB_ENOMEM;
+        return 0;
+    }
+    uint8_t *held = vb_thread_view_held(t);
+    for (int i = 0; i < 5; i++) {
+        int32_t h = vb_view_alloc(v, (uint32_t)(i + 1) * 4 * KiB);
+        if (h < 0) {
+            j->rc = h;
+            return 0;
+        }
+        held[h & VB_HANDLE_PAGE_MASK] = 1;
+    }
+    /* Handed over: allocated here, no longer held. */
+    j->given = vb_view_alloc(v, 4 * KiB);
+    /* Released by the binding: unmarked first, then queued. */
+    j->freed_early = vb_view_alloc(v, 4 * KiB);
+    held[j->freed_early & VB_HANDLE_PAGE_MASK] = 0;
+    uint32_t *out = vb_view_out(v);
+    out[VB_OUT_QUEUE + out[VB_OUT_QUEUED]++] = (uint32_t)j->freed_early;
+    for (uint32_t i = 0; i < j->nforeign; i++)
+        if ((j->rc = vb_thread_view_hold(t, j->foreign[i], 1)) != 0) return 0;
+    /* One handed over again (the mark comes off). */
+    vb_thread_view_hold(t, j->foreign[0], 0);
+    return 0; /* ends with the view attached: the hook runs now */
+}
+
+static void threads_exit_reclaims_views(void) {
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(1024 * KiB, 0, 0, 0, &p) == 0);
+    uint32_t share[2];
+    REQUIRE(vb_pool_share(p, share) == 0);
+    static exit_job j;
+    j = (exit_job){.pool = p, .arena = share[0], .token = share[1], .nforeign = 64};
+    for (uint32_t i = 0; i < j.nforeign; i++) {
+        j.foreign[i] = vb_pool_alloc(p, 4 * KiB);
+        REQUIRE(j.foreign[i] >= 0);
+    }
+    uint32_t exits = vb_thread_exits();
+    pthread_t th;
+    REQUIRE(pthread_create(&th, 0, holder, &j) == 0);
+    pthread_join(th, 0);
+    REQUIRE(j.rc == 0);
+    CHECK(vb_thread_exits() == exits + 1);
+    double s[VB_STAT_LEN];
+    vb_pool_stats(p, s);
+    CHECK(s[VB_STAT_ATTACHED] == 0);
+    /* Left: the owner buffer the thread handed on, and the one of the
+     * thread's arena it handed over. */
+    CHECK_MSG(s[VB_STAT_LIVE_BUFFERS] == 2, "live %g", s[VB_STAT_LIVE_BUFFERS]);
+    CHECK(s[VB_STAT_REMOTE_ERRORS] == 0);
+    CHECK(vb_pool_check(p) == 0);
+    CHECK(vb_pool_free(p, j.given) == 0);
+    CHECK(vb_pool_free(p, j.foreign[0]) == 0);
+    CHECK(vb_pool_check(p) == 0);
+    CHECK(vb_pool_destroy(p) == 0);
+}
+
+/* A thread that detaches its tracked view itself leaves nothing for the
+ * hook; one that tracked nothing runs no hook at all. */
+static void *tidy(void *arg) {
+    exit_job *j = arg;
+    vb_view *v;
+    if ((j->rc = vb_view_attach(j->pool, j->arena, j->token, &v)) != 0) return 0;
+    vb_thread_view *t = vb_thread_track_view(v);
+    int32_t h = vb_view_alloc(v, 4 * KiB);
+    vb_thread_view_held(t)[h & VB_HANDLE_PAGE_MASK] = 1;
+    vb_thread_view_held(t)[h & VB_HANDLE_PAGE_MASK] = 0;
+    vb_view_free(v, h);
+    j->rc = vb_thread_view_detach(t);
+    return 0;
+}
+
+static void *idle(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+static void threads_exit_after_detach(void) {
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(256 * KiB, 0, 0, 0, &p) == 0);
+    uint32_t share[2];
+    REQUIRE(vb_pool_share(p, share) == 0);
+    exit_job j = {.pool = p, .arena = share[0], .token = share[1]};
+    uint32_t exits = vb_thread_exits();
+    pthread_t th;
+    REQUIRE(pthread_create(&th, 0, tidy, &j) == 0);
+    pthread_join(th, 0);
+    CHECK(j.rc == 0);
+    CHECK(vb_thread_exits() == exits + 1); /* armed by the tracking */
+    REQUIRE(pthread_create(&th, 0, idle, 0) == 0);
+    pthread_join(th, 0);
+    CHECK(vb_thread_exits() == exits + 1);
+    CHECK(vb_pool_check(p) == 0);
+    CHECK(vb_pool_destroy(p) == 0);
+}
+
+/* Many buffers of other arenas marked and unmarked (the hash set grows,
+ * fills with tombstones and is rebuilt): only the still-marked ones are
+ * freed at thread end. */
+static void *churn(void *arg) {
+    exit_job *j = arg;
+    vb_view *v;
+    if ((j->rc = vb_view_attach(j->pool, j->arena, j->token, &v)) != 0) return 0;
+    vb_thread_view *t = vb_thread_track_view(v);
+    for (int round = 0; round < 50; round++)
+        for (uint32_t i = 0; i < j->nforeign; i++)
+            vb_thread_view_hold(t, j->foreign[i], (uint32_t)((i + (uint32_t)round) % 3 != 0));
+    /* The final state: marked where (i + 49) % 3 != 0. */
+    return 0;
+}
+
+static void threads_exit_many_foreign(void) {
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(4096 * KiB, 0, 0, 0, &p) == 0);
+    uint32_t share[2];
+    REQUIRE(vb_pool_share(p, share) == 0);
+    static exit_job j;
+    j = (exit_job){.pool = p, .arena = share[0], .token = share[1], .nforeign = 1000};
+    for (uint32_t i = 0; i < 1000; i++) REQUIRE((j.foreign[i] = vb_pool_alloc(p, 4 * KiB)) >= 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, 0, churn, &j) == 0);
+    pthread_join(th, 0);
+    REQUIRE(j.rc == 0);
+    double s[VB_STAT_LEN];
+    vb_pool_stats(p, s);
+    uint32_t unmarked = 0;
+    for (uint32_t i = 0; i < 1000; i++) unmarked += (i + 49) % 3 == 0;
+    CHECK_MSG(s[VB_STAT_LIVE_BUFFERS] == unmarked, "live %g", s[VB_STAT_LIVE_BUFFERS]);
+    CHECK(s[VB_STAT_ATTACHED] == 0);
+    CHECK(s[VB_STAT_REMOTE_ERRORS] == 0);
+    for (uint32_t i = 0; i < 1000; i++)
+        if ((i + 49) % 3 == 0) CHECK(vb_pool_free(p, j.foreign[i]) == 0);
+    CHECK(vb_pool_check(p) == 0);
+    CHECK(vb_pool_destroy(p) == 0);
+}
+
+const test_case thread_exit_tests[] = {
+    TEST(threads_exit_reclaims_views),
+    TEST(threads_exit_after_detach),
+    TEST(threads_exit_many_foreign),
+    TEST_END,
+};
