@@ -99,6 +99,11 @@ function busyError(pool: string, requests: number): BufferBusyError {
   );
 }
 
+/** Buffers released while I/O used them, and the owner to return each to
+ * when its last request settles (kept off the FixedBuf, so that the common
+ * buffer carries no extra field). */
+const pendingFree = new WeakMap<FixedBuf, BufOwner>();
+
 /** Guards the constructor: only pools make FixedBufs. */
 export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 /** Internal: marks the buffer in use by the kernel (I/O in flight). */
@@ -160,9 +165,6 @@ export class FixedBuf {
   #bytes: Uint8Array | null = null;
   #busy = 0;
   #transferred = false;
-  /** Released while I/O used it: the owner to give the memory back to when
-   * the last request settles. */
-  #pendingFree: BufOwner | null = null;
 
   /** Made by pools only; user code cannot construct a FixedBuf. */
   constructor(
@@ -237,7 +239,7 @@ export class FixedBuf {
       owner[kForget](this, this.#handle);
     }
     this.#bytes = null;
-    if (this.#busy !== 0) this.#pendingFree = owner; // freed by the last settle
+    if (this.#busy !== 0) pendingFree.set(this, owner); // freed by the last settle
     else owner[kFree](this.#handle);
   }
 
@@ -297,10 +299,10 @@ export class FixedBuf {
       this.#busy += delta;
       return;
     }
-    this.#busy += delta;
-    const owner = this.#pendingFree;
-    if (owner !== null && this.#busy <= 0) {
-      this.#pendingFree = null;
+    if ((this.#busy += delta) !== 0 || this.#owner !== null) return;
+    const owner = pendingFree.get(this);
+    if (owner !== undefined) {
+      pendingFree.delete(this);
       owner[kFree](this.#handle);
     }
   }

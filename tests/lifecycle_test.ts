@@ -24,6 +24,11 @@ const families: Families = {
   // Issue 13 item 11 (w14): ring.close() resolves requests the kernel
   // completed. Off until it lands: a completed request may still reject.
   closedRingResolvesCompleted: false,
+  // Issue 13 item 5 (w13b): a terminated Worker's attached views are
+  // reclaimed at thread exit. Off until it lands: Workers are terminated
+  // only after they closed their attached pool (their own rings may still
+  // have reads in flight).
+  terminateAttached: Deno.env.get("VB_LC_TERMINATE") === "1",
 };
 
 const env = (name: string) => Deno.env.get(name);
@@ -63,5 +68,45 @@ Deno.test(`lifecycle model: ${seeds.length} run(s) of ${steps} steps`, async () 
     } finally {
       clearTimeout(timer);
     }
+  }
+});
+
+const workerRuns = Number(env("VB_LIFECYCLE_WORKER_RUNS") ?? (long ? 10 : 2));
+const workerSteps = Math.min(steps, long ? 1000 : 200);
+
+Deno.test(`lifecycle model with Workers (subprocess): ${workerRuns} run(s) of ${workerSteps} steps`, async () => {
+  const runner = new URL("./lifecycle/run.ts", import.meta.url).pathname;
+  const list = env("VB_LIFECYCLE_SEED") !== undefined ? seeds : Array.from(
+    { length: workerRuns },
+    (_, i) => long ? (Math.random() * 2 ** 32) >>> 0 : 100 + i,
+  );
+  for (const seed of list) {
+    console.log(`lifecycle seed ${seed} with Workers (${workerSteps} steps)`);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        runner,
+        String(seed),
+        String(workerSteps),
+        dir,
+        JSON.stringify(families),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(workerSteps * 200 + 30000),
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    if (!out.success || !text.includes("\nok\n")) {
+      throw new Error(
+        `lifecycle seed ${seed} with Workers: exit ${out.code}${
+          out.signal ? ` (${out.signal})` : ""
+        }\n${text}`,
+      );
+    }
+    console.log(`  ${text.split("\n").find((l) => l.startsWith("ops:"))}`);
   }
 });

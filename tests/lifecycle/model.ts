@@ -48,6 +48,9 @@ export interface Families {
   closeRingInFlight: boolean;
   /** A request whose CQE reported success resolves even when the ring closes (item 11). */
   closedRingResolvesCompleted: boolean;
+  /** Terminate a Worker that still has a pool attached (item 5: its views
+   * are reclaimed at thread exit, so the pool can close afterwards). */
+  terminateAttached: boolean;
 }
 
 /** What one run does. */
@@ -59,6 +62,10 @@ export interface RunOptions {
   families: Families;
   /** Prints each step (for replaying a failure). */
   verbose?: boolean;
+  /** The Worker family (start, hand buffers both ways, Worker-side ring I/O,
+   * close, terminate): run it in a subprocess, a crash must not take the
+   * test runner down. */
+  workers?: boolean;
 }
 
 const PAGE = 4096;
@@ -92,6 +99,7 @@ interface MPool {
   bufs: Set<MBuf>;
   transit: TransferredBuf[];
   waiters: number;
+  workers: MWorker[];
 }
 
 interface MBuf {
@@ -102,6 +110,8 @@ interface MBuf {
   released: boolean;
   busy: number;
   scope: MScope | null;
+  /** Its address (which arena it lies in). */
+  addr: bigint;
 }
 
 interface MScope {
@@ -121,6 +131,20 @@ interface MFile {
   /** Slots with a request on them. */
   locked: Set<number>;
   inFlight: number;
+}
+
+interface MWorker {
+  id: number;
+  worker: Worker;
+  pool: MPool;
+  attached: boolean;
+  /** Addresses of the buffers of `pool` the Worker holds. */
+  held: bigint[];
+  /** The arena share() reserved for it: [base, end). While it is attached,
+   * the owner's stats() leave that arena out (its state is the Worker's). */
+  arena: [bigint, bigint];
+  replies: ((m: Record<string, unknown>) => void)[];
+  terminated: boolean;
 }
 
 interface Req {
@@ -196,6 +220,7 @@ export async function runLifecycle(
       bufs: new Set<MBuf>(),
       transit: [],
       waiters: 0,
+      workers: [],
     };
     pools.push(p);
     note(
@@ -233,7 +258,8 @@ export async function runLifecycle(
   };
 
   const addBuf = (p: MPool, buf: FixedBuf, scope: MScope | null = null): MBuf => {
-    const b: MBuf = { id: nextId++, buf, pool: p, released: false, busy: 0, scope };
+    const addr = BigInt(Deno.UnsafePointer.value(buf.pointer));
+    const b: MBuf = { id: nextId++, buf, pool: p, released: false, busy: 0, scope, addr };
     p.bufs.add(b);
     return b;
   };
@@ -340,8 +366,17 @@ export async function runLifecycle(
       // the same tick, an allocAsync whose handler has not run may hold a
       // buffer already, and a ring close may have freed released buffers
       // whose requests' handlers have not run yet.
-      const model = p.bufs.size + p.transit.length;
-      const releasedBusy = [...p.bufs].filter((b) => b.released).length;
+      // Buffers in an arena a Worker has attached now are the Worker's to
+      // count: the owner's stats() leave them out.
+      const hidden = (a: bigint) =>
+        p.workers.some((w) => w.attached && !w.terminated && a >= w.arena[0] && a < w.arena[1]);
+      const addrs = [
+        ...[...p.bufs].map((b) => b.addr),
+        ...p.transit.map((t) => t.address),
+        ...p.workers.flatMap((w) => w.terminated ? [] : w.held),
+      ];
+      const model = addrs.filter((a) => !hidden(a)).length;
+      const releasedBusy = [...p.bufs].filter((b) => b.released && !hidden(b.addr)).length;
       const [lo, hi] = synced ? [model, model] : [model - releasedBusy, model + p.waiters];
       if (s.liveBuffers < lo || s.liveBuffers > hi) {
         fail(
@@ -376,7 +411,28 @@ export async function runLifecycle(
   newFile();
   newFile();
 
-  type Op = [string, number, () => boolean | void];
+  const workers: MWorker[] = [];
+  const liveWorkers = () => workers.filter((w) => !w.terminated);
+  const ask = async (w: MWorker, m: Record<string, unknown>) => {
+    const reply = new Promise<Record<string, unknown>>((r) => w.replies.push(r));
+    w.worker.postMessage(m);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`worker ${w.id}: no reply to ${m.cmd} in 10 s`)),
+        10000,
+      );
+    });
+    try {
+      const r = await Promise.race([reply, limit]);
+      if ("error" in r) fail(`worker ${w.id} ${m.cmd}: ${r.error}`);
+      return r;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  type Op = [string, number, () => boolean | void | Promise<boolean | void>];
   const table: Op[] = [
     ["alloc", 10, () => {
       const p = pick(openPools());
@@ -493,8 +549,10 @@ export async function runLifecycle(
     ["closePool", 2, () => {
       const p = pick(openPools());
       // Waiters do not keep a pool open: they are rejected with PoolClosedError.
-      const canClose = p.bufs.size === 0 && p.transit.length === 0 && p.waiters === 0;
-      const mayClose = p.bufs.size === 0 && p.transit.length === 0;
+      const attached = p.workers.some((w) => w.attached);
+      const canClose = p.bufs.size === 0 && p.transit.length === 0 && p.waiters === 0 &&
+        !attached;
+      const mayClose = p.bufs.size === 0 && p.transit.length === 0 && !attached;
       try {
         p.pool.close();
       } catch (e) {
@@ -556,6 +614,94 @@ export async function runLifecycle(
       );
     }],
   ];
+  if (opts.workers) {
+    table.push(
+      ["workerStart", 2, async () => {
+        if (liveWorkers().length >= 2) return false;
+        const p = pick(openPools());
+        const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+        const w: MWorker = {
+          id: nextId++,
+          worker,
+          pool: p,
+          attached: false,
+          held: [],
+          arena: [0n, 0n],
+          replies: [],
+          terminated: false,
+        };
+        worker.onmessage = (e) => w.replies.shift()?.(e.data);
+        workers.push(w);
+        p.workers.push(w);
+        const r = await ask(w, { cmd: "attach", pool: p.pool.share() });
+        w.arena = [r.base as bigint, (r.base as bigint) + BigInt(r.length as number)];
+        w.attached = true;
+        note(`worker ${w.id} attached pool ${p.id}`);
+      }],
+      ["workerAlloc", 3, async () => {
+        const ws = liveWorkers().filter((w) => w.attached);
+        if (!ws.length) return false;
+        const w = pick(ws);
+        const r = await ask(w, { cmd: "alloc", size: pick([4096, 8192]), n: 1 + int(3) });
+        const bufs = r.bufs as TransferredBuf[];
+        w.pool.transit.push(...bufs);
+        note(`worker ${w.id} allocated ${bufs.length}, handed back`);
+      }],
+      ["workerTake", 3, async () => {
+        const ws = liveWorkers().filter((w) => w.attached);
+        if (!ws.length) return false;
+        const w = pick(ws);
+        const bs = [...w.pool.bufs].filter((b) => !b.released && b.busy === 0 && !b.scope);
+        if (!bs.length) return false;
+        const b = pick(bs);
+        const t = b.buf.transfer();
+        b.released = true;
+        w.pool.bufs.delete(b);
+        w.held.push(t.address);
+        await ask(w, { cmd: "take", bufs: [t] });
+        note(`worker ${w.id} took buf ${b.id}`);
+      }],
+      ["workerRelease", 2, async () => {
+        const ws = liveWorkers().filter((w) => w.attached && w.held.length > 0);
+        if (!ws.length) return false;
+        const w = pick(ws);
+        const r = await ask(w, { cmd: "release" });
+        if (r.n !== w.held.length) fail(`worker ${w.id} released ${r.n}, model ${w.held.length}`);
+        w.held = [];
+        note(`worker ${w.id} released ${r.n}`);
+      }],
+      ["workerIo", 1, async () => {
+        const ws = liveWorkers();
+        const fs = files.filter((f) => !f.closed);
+        if (!ws.length || !fs.length) return false;
+        const w = pick(ws);
+        await ask(w, { cmd: "io", path: pick(fs).path });
+        note(`worker ${w.id}: own ring read in flight`);
+      }],
+      ["workerClose", 1, async () => {
+        const ws = liveWorkers().filter((w) => w.attached);
+        if (!ws.length) return false;
+        const w = pick(ws);
+        await ask(w, { cmd: "close" });
+        w.attached = false;
+        w.held = [];
+        note(`worker ${w.id} closed its attached pool`);
+      }],
+      ["workerTerminate", 1, () => {
+        const ws = liveWorkers().filter((w) => opts.families.terminateAttached || !w.attached);
+        if (!ws.length) return false;
+        const w = pick(ws);
+        w.worker.terminate();
+        w.terminated = true;
+        if (w.attached) {
+          // Its view is reclaimed at thread exit; what it held is gone with it.
+          w.attached = false;
+          w.held = [];
+        }
+        note(`worker ${w.id} terminated`);
+      }],
+    );
+  }
   const weights = table.reduce((n, [, w]) => n + w, 0);
 
   for (step = 0; step < opts.steps; step++) {
@@ -568,7 +714,7 @@ export async function runLifecycle(
     for (let tries = 0; tries < 10; tries++) {
       let x = rnd() * weights;
       const op = table.find(([, w]) => (x -= w) < 0) ?? table[0];
-      if (op[2]() !== false) {
+      if ((await op[2]()) !== false) {
         ops[op[0]] = (ops[op[0]] ?? 0) + 1;
         break;
       }
@@ -588,6 +734,13 @@ export async function runLifecycle(
   }
   if (failure) throw failure;
   checkPools();
+  for (const w of liveWorkers()) {
+    if (w.attached) await ask(w, { cmd: "close" });
+    w.attached = false;
+    w.held = [];
+    w.worker.terminate();
+    w.terminated = true;
+  }
   // Release everything, attach what is in transit, close every pool.
   for (const s of scopes.splice(0)) {
     s.scope[Symbol.dispose]();
