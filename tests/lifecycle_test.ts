@@ -24,11 +24,9 @@ const families: Families = {
   // Issue 13 item 11 (w14): ring.close() resolves requests the kernel
   // completed. Off until it lands: a completed request may still reject.
   closedRingResolvesCompleted: false,
-  // Issue 13 item 5 (w13b): a terminated Worker's attached views are
-  // reclaimed at thread exit. Off until it lands: Workers are terminated
-  // only after they closed their attached pool (their own rings may still
-  // have reads in flight).
-  terminateAttached: Deno.env.get("VB_LC_TERMINATE") === "1",
+  // Issue 13 item 5 (w13b, on main): a terminated Worker's attached view is
+  // reclaimed at thread exit (what it held freed), so the pool can close.
+  terminateAttached: true,
 };
 
 const env = (name: string) => Deno.env.get(name);

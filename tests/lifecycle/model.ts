@@ -678,7 +678,7 @@ export async function runLifecycle(
         await ask(w, { cmd: "io", path: pick(fs).path });
         note(`worker ${w.id}: own ring read in flight`);
       }],
-      ["workerClose", 1, async () => {
+      ["workerClose", 2, async () => {
         const ws = liveWorkers().filter((w) => w.attached);
         if (!ws.length) return false;
         const w = pick(ws);
@@ -687,18 +687,29 @@ export async function runLifecycle(
         w.held = [];
         note(`worker ${w.id} closed its attached pool`);
       }],
-      ["workerTerminate", 1, () => {
+      ["workerTerminate", 2, async () => {
         const ws = liveWorkers().filter((w) => opts.families.terminateAttached || !w.attached);
         if (!ws.length) return false;
         const w = pick(ws);
+        const p = w.pool;
+        const views = p.closed ? 0 : p.pool.stats().attachedViews;
         w.worker.terminate();
         w.terminated = true;
-        if (w.attached) {
-          // Its view is reclaimed at thread exit; what it held is gone with it.
-          w.attached = false;
-          w.held = [];
+        note(
+          `worker ${w.id} terminated${
+            w.attached ? ` (pool ${p.id} attached, ${w.held.length} held)` : ""
+          }`,
+        );
+        if (!w.attached) return;
+        // At thread exit its view is detached and what it held is freed
+        // (hand-overs it gave away stay valid); wait for that, bounded.
+        const deadline = Date.now() + 10000;
+        while (p.pool.stats().attachedViews >= views) {
+          if (Date.now() > deadline) fail(`worker ${w.id}: its view was not reclaimed within 10 s`);
+          await new Promise((r) => setTimeout(r, 5));
         }
-        note(`worker ${w.id} terminated`);
+        w.attached = false;
+        w.held = [];
       }],
     );
   }
