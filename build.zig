@@ -78,6 +78,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_threads.c",
             "csrc/tests/test_thread_exit.c",
             "csrc/tests/test_ring_ops.c",
+            "csrc/tests/test_shared.c",
         },
         .flags = &c_flags,
     });

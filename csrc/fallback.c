@@ -1,6 +1,7 @@
 /* fallback.c - see fallback.h. */
 #include "fallback.h"
 
+#include "pool_impl.h"
 #include "veloq_buffer.h"
 
 #include <stdlib.h>
@@ -65,6 +66,27 @@ int32_t vb_fallback_find(const vb_fallback *fb, const void *ptr) {
         if (p > b && p < b + fb->slots[i].capacity) return VB_EINTERIOR;
     }
     return VB_EFAULT;
+}
+
+int32_t vb_fallback_check(const vb_fallback *fb, char *msg, size_t n) {
+    uint32_t live = 0, chained = 0;
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < fb->nslots; i++)
+        if (fb->slots[i].ptr) live++, bytes += fb->slots[i].capacity;
+    if (live != fb->live || bytes != fb->live_bytes)
+        return vb_corrupt(msg, n, "fallback: %u live slots (%llu bytes) found, %u (%llu) counted", live,
+                          (unsigned long long)bytes, fb->live, (unsigned long long)fb->live_bytes);
+    if (fb->nslots == 0) return 0;
+    /* Walk the chain: at most nslots - live steps, every slot on it free.
+     * A live slot there would be handed out twice. [item 10] */
+    for (uint32_t s = fb->free_head; s != NO_SLOT; s = fb->slots[s].next_free) {
+        if (s >= fb->nslots || chained++ >= fb->nslots - live)
+            return vb_corrupt(msg, n, "fallback: free chain is broken or cyclic");
+        if (fb->slots[s].ptr) return vb_corrupt(msg, n, "fallback: live slot %u is on the free chain", s);
+    }
+    if (chained != fb->nslots - live)
+        return vb_corrupt(msg, n, "fallback: free chain holds %u of %u free slots", chained, fb->nslots - live);
+    return 0;
 }
 
 void vb_fallback_destroy(vb_fallback *fb) {

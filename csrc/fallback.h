@@ -8,6 +8,7 @@
 #ifndef VB_FALLBACK_H
 #define VB_FALLBACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct vb_fallback_slot {
@@ -32,6 +33,10 @@ int32_t vb_fallback_free(vb_fallback *fb, uint32_t slot);
 void *vb_fallback_ptr(const vb_fallback *fb, uint32_t slot);
 /* Finds the slot holding ptr: >= 0, or VB_EINTERIOR (inside one) / VB_EFAULT. */
 int32_t vb_fallback_find(const vb_fallback *fb, const void *ptr);
+/* Verifies the table: the free chain holds exactly the free slots, once
+ * each; the live count and bytes match the live slots.  0, or VB_ECORRUPT
+ * with a message. */
+int32_t vb_fallback_check(const vb_fallback *fb, char *msg, size_t msg_len);
 /* Frees the table (its buffers must all be freed). */
 void vb_fallback_destroy(vb_fallback *fb);
 

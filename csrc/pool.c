@@ -41,10 +41,10 @@ static inline int32_t make_handle(uint32_t arena, uint32_t page) {
     return (int32_t)((arena << VB_HANDLE_PAGE_BITS) | page);
 }
 
-/* Fills an arena slot from a fresh backing pool, for `owner`.  The owner is
- * stored last, with release: another thread that reads it (acquire) sees a
- * complete slot. */
-static void slot_fill(vb_pool *p, uint32_t i, void *backing, uint32_t owner) {
+/* Fills an arena slot from a fresh backing pool.  Its owner stays NONE:
+ * the caller stores it last, with release, so another thread that reads it
+ * (acquire) sees a complete slot. */
+void vb_slot_fill(vb_pool *p, uint32_t i, void *backing) {
     vb_arena_slot *s = &p->arenas[i];
     void *base;
     s->backing = backing;
@@ -52,26 +52,39 @@ static void slot_fill(vb_pool *p, uint32_t i, void *backing, uint32_t owner) {
     s->base = base;
     s->reg_index = -1;
     s->reg_count = 0;
-    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->owner, owner, memory_order_release);
+    atomic_store_explicit(&s->view_reg, -1, memory_order_relaxed);
+}
+
+/* Undoes vb_slot_fill (and anything published since): nothing of the arena
+ * stays visible. */
+void vb_slot_clear(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (s->backing) p->vt->destroy(s->backing);
+    atomic_store_explicit(&s->owner, VB_OWNER_NONE, memory_order_release);
+    s->backing = 0;
+    s->base = 0;
+    s->size = 0;
+    s->reg_index = -1;
+    s->reg_count = 0;
+    atomic_store_explicit(&s->view_reg, -1, memory_order_relaxed);
+    vb_slot_discard_remote(p, i); /* frees that raced its return named nothing [item 8] */
 }
 
 static inline uint32_t owner_of(const vb_pool *p, uint32_t i) {
     return atomic_load_explicit(&p->arenas[i].owner, memory_order_acquire);
 }
 
-/* Arenas this (the creating) thread may use: its own, and those reserved
- * for a view that never came (empty). */
-static inline int main_may_touch(const vb_pool *p, uint32_t i) {
-    uint32_t o = owner_of(p, i);
-    return o == VB_OWNER_MAIN || o == VB_OWNER_RESERVED;
-}
+/* Arenas this (the creating) thread may touch: only its own.  A reserved
+ * arena can be attached at any moment, a view's or a returned one is
+ * another thread's until taken over (shared.c). [item 2] */
+static inline int main_may_touch(const vb_pool *p, uint32_t i) { return owner_of(p, i) == VB_OWNER_MAIN; }
 
-static void set_cur(vb_pool *p, uint32_t i) {
+void vb_pool_set_cur(vb_pool *p, uint32_t i) {
     p->cur_arena = i;
     p->cur = p->arenas[i].backing;
     p->cur_reg = p->arenas[i].reg_index;
 }
+#define set_cur vb_pool_set_cur
 
 int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags, vb_pool **out) {
     vb_pool *p = calloc(1, sizeof *p);
@@ -88,7 +101,14 @@ int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags,
     p->narenas = 1;
     p->live_arenas = 1;
     p->max_arenas = 1;
-    slot_fill(p, 0, backing, VB_OWNER_MAIN);
+    vb_slot_fill(p, 0, backing);
+    if (vb_slot_links(p, 0) != 0) {
+        vt->destroy(backing);
+        free(slots);
+        free(p);
+        return VB_ENOMEM;
+    }
+    atomic_store_explicit(&p->arenas[0].owner, VB_OWNER_MAIN, memory_order_release);
     p->arena0 = backing;
     set_cur(p, 0);
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
@@ -132,31 +152,38 @@ static uint64_t pool_live(vb_pool *p) {
     return live;
 }
 
+/*
+ * Destroy decides under the share lock, from its first check to unlisting
+ * the pool (shared.c has the whole argument): while it holds the lock no
+ * view attaches or detaches, so attached == 0 means every view that ever
+ * existed has detached and its arena reads RETURNED; the drain takes those
+ * over, and their live buffers count like any other.  An attach after the
+ * unlisting finds no pool (VB_ESTALE). [items 1, 9]
+ */
 int32_t vb_pool_destroy(vb_pool *p) {
     if (!p) return VB_EINVAL;
-    uint32_t attached = atomic_load_explicit(&p->attached, memory_order_acquire);
+    vb_share_lock();
+    uint32_t attached = atomic_load_explicit(&p->attached, memory_order_relaxed);
     if (attached) {
+        vb_share_unlock();
         snprintf(p->msg, sizeof p->msg, "pool is attached in %u other threads", attached);
         return VB_EATTACHED;
     }
-    vb_pool_flush(p);
+    vb_pool_drain_remote_locked(p);
+    vb_pool_flush_queue(p);
     uint64_t live = pool_live(p);
     if (live) {
+        vb_share_unlock();
         snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
         return VB_EBUSY;
     }
-    /* Atomically with respect to vb_view_attach: a thread holding a share
-     * handle either attached before this point (refused above) or finds
-     * the pool gone. */
-    vb_pool_unlist(p);
-    if (atomic_load_explicit(&p->attached, memory_order_acquire)) {
-        vb_pool_list(p); /* attached in between: the pool stays */
-        return VB_EATTACHED;
-    }
+    vb_pool_unlist_locked(p);
+    vb_share_unlock();
     vb_pool_unregister(p);
     for (uint32_t i = 0; i < p->narenas; i++)
         if (p->arenas[i].backing) p->vt->destroy(p->arenas[i].backing);
     vb_fallback_destroy(&p->fallback);
+    vb_pool_free_links(p);
     free(p->arenas);
     free(p);
     atomic_fetch_sub_explicit(&live_pools, 1, memory_order_relaxed);
@@ -171,21 +198,18 @@ static int32_t grow(vb_pool *p) {
     uint32_t i = 0;
     while (i < p->narenas && p->arenas[i].backing) i++; /* reuse a returned slot */
     if (i >= VB_MAX_ARENAS) return VB_ENOMEM;
-    void *backing;
-    int32_t rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    int32_t rc = vb_slot_links(p, i);
     if (rc) return rc;
-    slot_fill(p, i, backing, VB_OWNER_MAIN);
-    if (p->registration) {
-        rc = vb_registration_add_arena(p, i);
-        if (rc) {
-            p->vt->destroy(backing);
-            atomic_store_explicit(&p->arenas[i].owner, VB_OWNER_NONE, memory_order_release);
-            p->arenas[i].backing = 0;
-            p->arenas[i].base = 0;
-            p->arenas[i].size = 0;
-            return rc;
-        }
+    void *backing;
+    rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    if (rc) return rc;
+    vb_slot_discard_remote(p, i); /* pushes that raced the slot's last return */
+    vb_slot_fill(p, i, backing);
+    if (p->registration && (rc = vb_registration_add_arena(p, i)) != 0) {
+        vb_slot_clear(p, i);
+        return rc;
     }
+    atomic_store_explicit(&p->arenas[i].owner, VB_OWNER_MAIN, memory_order_release);
     if (i == p->narenas) p->narenas++;
     p->live_arenas++;
     p->grows++;
@@ -198,11 +222,7 @@ __attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
     vb_arena_slot *s = &p->arenas[i];
     if (owner_of(p, i) != VB_OWNER_MAIN || p->vt->live(s->backing) != 0) return;
     if (s->reg_index >= 0) vb_registration_remove_arena(p, i);
-    p->vt->destroy(s->backing);
-    atomic_store_explicit(&s->owner, VB_OWNER_NONE, memory_order_release);
-    s->backing = 0;
-    s->base = 0;
-    s->size = 0;
+    vb_slot_clear(p, i);
     if (s->shared) { /* made by vb_pool_share for a view now gone */
         s->shared = 0;
         p->shared_arenas--;
@@ -212,12 +232,22 @@ __attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
     p->out[VB_OUT_ARENA_EPOCH]++;
 }
 
+void vb_pool_arena_empty(vb_pool *p, uint32_t i) {
+    if (i != 0 && (p->flags & VB_FLAG_RELEASE_EMPTY_ARENAS) && p->arenas[i].backing) maybe_release(p, i);
+}
+
 /* --- hot path ------------------------------------------------------------- */
 
 __attribute__((noinline)) static int32_t alloc_fallback(vb_pool *p, uint32_t size) {
     uint32_t cap;
     int32_t slot = vb_fallback_alloc(&p->fallback, size, &cap);
     if (slot < 0) return slot;
+    /* Remote-free links for every slot there is, so that a free from
+     * another thread never needs memory. */
+    if (__builtin_expect(vb_fallback_links(p, p->fallback.nslots) != 0, 0)) {
+        vb_fallback_free(&p->fallback, (uint32_t)slot);
+        return VB_ENOMEM;
+    }
     p->out[VB_OUT_CAPACITY] = cap;
     p->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
     p->allocs++;
@@ -237,11 +267,11 @@ static inline int32_t pool_free(vb_pool *p, int32_t handle) {
     if (handle < 0) return VB_EFAULT;
     uint32_t arena = handle_arena(handle), page = handle_page(handle);
     int32_t cap;
-    /* Another thread's arena: its owner frees it (never touch its state). */
-    if (__builtin_expect(arena != 0 && arena < p->narenas && p->arenas[arena].backing != 0 &&
-                             owner_of(p, arena) >= VB_OWNER_VIEW0, 0)) {
-        vb_remote_push(p, arena, handle);
-        return 0;
+    /* An arena this thread does not own (reserved, a view's, returned):
+     * its owner frees it; never touch its state. */
+    if (__builtin_expect(arena != 0 && arena < p->narenas, 0)) {
+        uint32_t o = owner_of(p, arena);
+        if (o != VB_OWNER_MAIN && o != VB_OWNER_NONE) return vb_remote_push(p, arena, handle);
     }
     if (__builtin_expect(p->flags & VB_FLAG_POISON, 0)) poison(p, handle);
     if (__builtin_expect(arena < p->narenas && p->arenas[arena].backing != 0, 1)) {
@@ -258,10 +288,8 @@ static inline int32_t pool_free(vb_pool *p, int32_t handle) {
 
 int32_t vb_pool_free(vb_pool *p, int32_t handle) { return pool_free(p, handle); }
 
-/* Frees queued handles.  A refusal means the binding queued something that
- * was not live; the pool itself stays consistent (every free checks). */
-__attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
-    if (atomic_load_explicit(&p->main_pending, memory_order_relaxed)) vb_pool_drain_remote(p);
+/* The deferred-free queue alone. */
+static inline int32_t flush_queue(vb_pool *p) {
     uint32_t n = p->out[VB_OUT_QUEUED], bad = 0;
     if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
     for (uint32_t i = 0; i < n; i++)
@@ -270,6 +298,15 @@ __attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
     if (__builtin_expect(bad != 0, 0)) p->out[VB_OUT_QUEUE_ERRORS] += bad;
     return (int32_t)bad;
 }
+
+/* Frees queued handles.  A refusal means the binding queued something that
+ * was not live; the pool itself stays consistent (every free checks). */
+__attribute__((noinline)) int32_t vb_pool_flush(vb_pool *p) {
+    if (atomic_load_explicit(&p->main_pending, memory_order_relaxed)) vb_pool_drain_remote(p);
+    return flush_queue(p);
+}
+
+int32_t vb_pool_flush_queue(vb_pool *p) { return flush_queue(p); }
 
 /* Stamps a successful allocation from arena i. */
 static inline int32_t served(vb_pool *p, uint32_t i, int32_t page, uint32_t cap, int32_t reg) {
@@ -390,10 +427,11 @@ int32_t vb_pool_free_ptr(vb_pool *p, const void *ptr) {
     return h < 0 ? h : vb_pool_free(p, h);
 }
 
-/* The arena slot a handle names, or NULL. */
+/* The arena slot a handle names, or NULL (also for another thread's arena:
+ * its state is not ours to read). */
 static const vb_arena_slot *slot_of(const vb_pool *p, int32_t handle) {
     uint32_t arena = handle_arena(handle);
-    if (handle < 0 || arena >= p->narenas || !p->arenas[arena].backing) return 0;
+    if (handle < 0 || arena >= p->narenas || !p->arenas[arena].backing || !main_may_touch(p, arena)) return 0;
     return &p->arenas[arena];
 }
 
@@ -458,7 +496,8 @@ void vb_pool_stats(vb_pool *p, double *out) {
     out[VB_STAT_MAX_ARENAS] = p->max_arenas;
     out[VB_STAT_GROWS] = (double)p->grows;
     out[VB_STAT_ATTACHED] = atomic_load_explicit(&p->attached, memory_order_relaxed);
-    out[VB_STAT_REMOTE_ERRORS] = (double)p->remote_errors;
+    out[VB_STAT_REMOTE_ERRORS] = (double)atomic_load_explicit(&p->remote_errors, memory_order_relaxed);
+    out[VB_STAT_QUEUE_ERRORS] = (double)(p->queue_errors + p->out[VB_OUT_QUEUE_ERRORS]);
 }
 
 int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
@@ -478,9 +517,16 @@ int32_t vb_pool_check(vb_pool *p) {
     p->msg[0] = 0;
     vb_pool_drain_remote(p);
     vb_pool_flush(p);
-    if (p->out[VB_OUT_QUEUE_ERRORS])
-        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u deferred frees named no live buffer",
-                          p->out[VB_OUT_QUEUE_ERRORS]);
+    if (p->out[VB_OUT_QUEUE_ERRORS]) {
+        /* Reported once: the pool itself is intact (every refused free left
+         * it unchanged); the count moves to VB_STAT_QUEUE_ERRORS. [item 12] */
+        uint32_t n = p->out[VB_OUT_QUEUE_ERRORS];
+        p->queue_errors += n;
+        p->out[VB_OUT_QUEUE_ERRORS] = 0;
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u deferred frees named no live buffer", n);
+    }
+    int32_t frc = vb_fallback_check(&p->fallback, p->msg, sizeof p->msg);
+    if (frc) return frc;
     uint32_t live_arenas = 0;
     for (uint32_t i = 0; i < p->narenas; i++) {
         const vb_arena_slot *s = &p->arenas[i];

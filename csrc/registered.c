@@ -112,8 +112,17 @@ static void release_arena(vb_registration *r, vb_pool *p, uint32_t i) {
     r->held[i] = HELD_NOT;
 }
 
+/* What a view of arena i stamps on its buffers (relaxed is not enough for
+ * a new index: release, so a view that reads it sees the registration
+ * done; -1 is stored BEFORE the kernel drops the buffers, so no view stamps
+ * an index being unregistered).  [issue 12 item 5] */
+static void publish_view_reg(vb_pool *p, uint32_t i, int32_t index) {
+    atomic_store_explicit(&p->arenas[i].view_reg, index, memory_order_release);
+}
+
 /* Forgets arena i's indexes once no ring holds it. */
 static void forget_indexes(vb_pool *p, uint32_t i) {
+    publish_view_reg(p, i, -1);
     p->arenas[i].reg_index = -1;
     p->arenas[i].reg_count = 0;
     if (p->cur_arena == i) p->cur_reg = -1;
@@ -161,12 +170,14 @@ static int32_t register_arena(vb_pool *p, uint32_t i) {
         return rc;
     }
     if (p->cur_arena == i) p->cur_reg = (int32_t)first;
+    publish_view_reg(p, i, (int32_t)first);
     return 0;
 }
 
 int32_t vb_registration_add_arena(vb_pool *p, uint32_t i) { return register_arena(p, i); }
 
 void vb_registration_remove_arena(vb_pool *p, uint32_t i) {
+    publish_view_reg(p, i, -1);
     for (vb_registration *r = p->registration; r; r = r->next_pool) release_arena(r, p, i);
     forget_indexes(p, i);
 }
@@ -190,6 +201,7 @@ static void unlink_registration(vb_registration *reg) {
 
 int32_t vb_pool_unregister(vb_pool *p) {
     if (!p) return VB_EINVAL;
+    for (uint32_t i = 0; i < p->narenas; i++) publish_view_reg(p, i, -1);
     while (p->registration) {
         vb_registration *r = p->registration;
         for (uint32_t i = 0; i < p->narenas; i++) release_arena(r, p, i);
@@ -251,6 +263,8 @@ void vb_registrations_detach(vb_registrar *r) {
     while (r->regs) {
         vb_registration *reg = r->regs;
         vb_pool *p = reg->pool;
+        if (p->registration == reg && !reg->next_pool) /* its last ring: views stop stamping first */
+            for (uint32_t i = 0; i < p->narenas; i++) publish_view_reg(p, i, -1);
         for (uint32_t i = 0; i < p->narenas; i++) release_arena(reg, p, i);
         unlink_registration(reg);
     }

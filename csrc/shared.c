@@ -6,27 +6,83 @@
  * arena's backing pool, so allocation and the owner's frees stay plain
  * single-threaded code with no lock and no atomic on the hot path.
  *
+ * --- Remote frees: intrusive Treiber stacks ----------------------------------
+ *
  * A thread that frees a buffer of an arena it does not own pushes the
- * handle on that arena's remote list: a Treiber stack of malloc'd nodes.
- * The owner takes the whole list with one atomic exchange and frees the
- * handles as its own when it runs short, flushes, or asks for stats (as
- * mimalloc's thread-delayed free and the kernel's per-cpu lists do).
+ * buffer's first page on that arena's remote list.  The links live in a
+ * side table of the slot (one vb_rlink per page, allocated when the slot is
+ * first used and kept until the pool is destroyed), so a release never
+ * allocates and can never fail for lack of memory.  The owner takes the
+ * whole list with one atomic exchange and frees the pages as its own when
+ * it runs short, flushes, or asks for stats (mimalloc's thread-delayed free,
+ * the kernel's per-cpu lists).
  *
- * Memory ordering.  A pusher writes its node, then publishes it with a
- * compare-exchange (release) on the list head; the owner's exchange
- * (acquire) then sees every node it takes, fully written.  Nodes are only
- * ever pushed, and removed all at once by the exchange, so no node is
- * popped while another thread looks at it: there is no ABA problem.  After
- * pushing, the pusher raises a "pending" flag (release) for the owner; the
- * owner clears the flag before it exchanges, so a push that lands after the
- * exchange raises the flag again and is found next time.
+ *   push (any thread):  queued[x] 0 -> 1 by exchange (acquire); else the page
+ *                       is already on a list: a double free, refused and
+ *                       counted (a second push would overwrite next[x] of a
+ *                       listed page and cut or loop the list);
+ *                       next[x] = head; CAS head -> x (seq_cst), retried.
+ *   take (owner only):  list = exchange(head, 0) (seq_cst); then for each
+ *                       page: read next[x], THEN store queued[x] = 0
+ *                       (release), then free the page.
  *
- * Lifetime.  A view lives on another thread and holds only a (pool, arena,
- * token) triple until it attaches.  Pools are listed in a process-wide
- * registry under a mutex; attach looks the pool up there (and counts itself
- * in `attached`) under that mutex, and destroy unlists the pool under it,
- * so an attach either happens before destroy (which then refuses) or finds
- * the pool gone (VB_ESTALE): never a use after free.
+ * Why this is ABA-free: a push never reads a listed node; its CAS only
+ * asks "is the head still the value I linked below me?".  If the head went
+ * A -> 0 (the owner took the list) -> A (A pushed again), the CAS succeeds
+ * and our node links to A, which IS the head now: the list is still exactly
+ * the pages pushed and not yet taken.  Nothing is ever popped one at a time,
+ * the only removal is the owner's exchange of the whole list, so no thread
+ * can hold a stale "next" of a node that left the list.
+ * Why next[x] is never raced: a pusher writes next[x] only after its
+ * exchange on queued[x] read 0; the owner reads next[x] before its release
+ * store of queued[x] = 0, which that exchange (acquire) synchronizes with.
+ * The owner sees every node it takes fully written: the pusher's CAS
+ * (release as part of seq_cst) is read by the owner's exchange.
+ *
+ * Telling the owner.  After a push into an arena the creating thread owns
+ * (or will own: RETURNED), the pusher raises main_pending (seq_cst, skipped
+ * when a seq_cst load already reads it raised).  The owner clears the flag
+ * (seq_cst exchange) before it takes the lists.  All four operations are
+ * seq_cst, so in their single total order either the clear comes after the
+ * raise (then the take after it sees the push, which precedes the raise) or
+ * before it (then the flag stays up and the next flush drains).  A push that
+ * read VIEW in the owner field while the view detaches: the detach stores
+ * RETURNED and then raises the flag, both after the push in the total order,
+ * so the owner's take after clearing it sees the push.
+ *
+ * --- Shares, attach, detach, destroy: one lock ---------------------------------
+ *
+ * These are rare (once per Worker), so they take one process-wide mutex,
+ * which also guards the registry of live pools.  The owner field changes
+ * only as pool_internal.h lists; every change made by a thread other than
+ * the owner (attach: RESERVED -> view, detach: view -> RETURNED) and every
+ * owner change of a RESERVED slot (share, unshare) happens under the lock,
+ * together with the `attached` count.  Hence, by construction:
+ *
+ *  - destroy holds the lock from its first check to unlisting the pool.  In
+ *    that window no view can attach or detach, so `attached == 0` means no
+ *    view exists and every view that ever existed has detached; its arena
+ *    reads RETURNED, destroy takes it over and counts its live buffers (a
+ *    buffer a view handed out and still lives elsewhere makes destroy
+ *    VB_EBUSY).  An attach after destroy finds the pool unlisted
+ *    (VB_ESTALE) without touching its memory.  [issue 12 items 1 and 9]
+ *  - attach raises `attached` only when its owner change succeeded, under
+ *    the lock, so destroy never sees a count for a view that does not
+ *    exist.
+ *  - the owner thread never touches a RESERVED, view-owned or RETURNED
+ *    arena's backing pool (check, stats and frees skip or push); it takes a
+ *    RETURNED arena over (RETURNED -> MAIN, a plain store: no other thread
+ *    changes a RETURNED slot) and only then walks it.  The view's writes to
+ *    its arena precede its detach (release), the owner's takeover reads the
+ *    owner field (acquire) first.  [item 2]
+ *  - a share handle is (arena, pool token): attach takes the arena only
+ *    while it is RESERVED; a cancelled reservation is VB_ESTALE, one taken
+ *    already VB_EBUSY.  (A handle kept after its view detached could take
+ *    a later reservation of the same slot: handles are for one attach.)
+ *
+ * A freed pool's memory is never read by attach: the pointer is compared
+ * with the registry's entries first, under the lock.  (A pool freed and a new
+ * one allocated at the same address has another random token.)
  */
 #include "pool_internal.h"
 
@@ -39,22 +95,25 @@ struct vb_view {
     uint32_t out[VB_OUT_LEN]; /* the view's own outputs and deferred frees */
     vb_pool *pool;
     void *backing; /* its arena's backing pool */
+    vb_arena_slot *slot;
+    uint8_t *base;
     uint32_t arena;
-    uint32_t id; /* the owner value of its arena */
     uint64_t allocs;
-    int32_t reg; /* its arena's registered index, or -1 */
 };
 
-/* --- registry of live pools ---------------------------------------------- */
+/* --- the lock and the registry of live pools ----------------------------------- */
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
 static vb_pool **registry;
 static uint32_t registry_len, registry_cap;
+
+void vb_share_lock(void) { pthread_mutex_lock(&share_lock); }
+void vb_share_unlock(void) { pthread_mutex_unlock(&share_lock); }
 
 void vb_pool_list(vb_pool *p) {
     uint32_t token = 0;
     if (getrandom(&token, sizeof token, 0) != sizeof token) token = (uint32_t)(uintptr_t)p;
-    pthread_mutex_lock(&registry_lock);
+    vb_share_lock();
     if (registry_len == registry_cap) {
         uint32_t cap = registry_cap ? registry_cap * 2 : 16;
         vb_pool **r = realloc(registry, cap * sizeof *r);
@@ -63,182 +122,313 @@ void vb_pool_list(vb_pool *p) {
     /* Out of memory for the registry: the pool works, but cannot be shared
      * (attach will not find it). */
     if (registry_len < registry_cap) registry[registry_len++] = p;
-    if (!p->token) p->token = token | 1; /* never 0; kept when re-listed */
-    pthread_mutex_unlock(&registry_lock);
+    if (!p->token) p->token = token | 1; /* never 0 */
+    vb_share_unlock();
 }
 
-void vb_pool_unlist(vb_pool *p) {
-    pthread_mutex_lock(&registry_lock);
+void vb_pool_unlist_locked(vb_pool *p) {
     for (uint32_t i = 0; i < registry_len; i++)
         if (registry[i] == p) {
             registry[i] = registry[--registry_len];
             break;
         }
-    pthread_mutex_unlock(&registry_lock);
 }
 
-/* --- remote frees ---------------------------------------------------------- */
+static int listed_locked(const vb_pool *p) {
+    for (uint32_t i = 0; i < registry_len; i++)
+        if (registry[i] == p) return 1;
+    return 0;
+}
 
-void vb_remote_push(vb_pool *p, uint32_t arena, int32_t handle) {
-    _Atomic(vb_remote *) *head =
-        arena == VB_HANDLE_FALLBACK_ARENA ? &p->fallback_remote : &p->arenas[arena].remote;
-    vb_remote *n = malloc(sizeof *n);
-    if (!n) return; /* leaks one buffer rather than corrupting anything */
-    n->handle = handle;
-    n->next = atomic_load_explicit(head, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(head, &n->next, n, memory_order_release,
-                                                  memory_order_relaxed)) {
+/* --- links (owner thread) ------------------------------------------------------- */
+
+int32_t vb_slot_links(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (s->links) return 0;
+    /* Every arena has the pool's shape: arena 0's page count. */
+    uint64_t pages = p->arenas[0].size / VB_PAGE_SIZE;
+    s->links = calloc(pages, sizeof *s->links);
+    if (!s->links) return VB_ENOMEM;
+    s->nlinks = (uint32_t)pages; /* published with the owner field (release) */
+    return 0;
+}
+
+int32_t vb_fallback_links(vb_pool *p, uint32_t n) {
+    uint32_t have = atomic_load_explicit(&p->fb_links_cap, memory_order_relaxed);
+    while (have < n) {
+        vb_rlink *chunk = calloc(VB_FB_LINK_CHUNK, sizeof *chunk);
+        if (!chunk) return VB_ENOMEM;
+        p->fb_links[have / VB_FB_LINK_CHUNK] = chunk;
+        have += VB_FB_LINK_CHUNK;
+        /* Release: a pusher that reads the new cap (acquire) sees the chunk. */
+        atomic_store_explicit(&p->fb_links_cap, have, memory_order_release);
     }
-    /* Tell the owner.  Fallback buffers and main's arenas are main's; a
-     * view polls its own arena's list. */
-    if (arena == VB_HANDLE_FALLBACK_ARENA ||
-        atomic_load_explicit(&p->arenas[arena].owner, memory_order_acquire) == VB_OWNER_MAIN)
-        atomic_store_explicit(&p->main_pending, 1, memory_order_release);
+    return 0;
 }
 
-/* Takes a whole remote list (the owner's side). */
-static vb_remote *take(_Atomic(vb_remote *) *head) {
-    if (!atomic_load_explicit(head, memory_order_relaxed)) return 0;
-    return atomic_exchange_explicit(head, 0, memory_order_acquire);
+void vb_pool_free_links(vb_pool *p) {
+    for (uint32_t i = 0; i < VB_MAX_ARENAS; i++) free(p->arenas[i].links);
+    for (uint32_t c = 0; c < VB_FB_LINK_CHUNKS; c++) free(p->fb_links[c]);
 }
 
-/* Frees the handles of a taken list with `free_one`; returns how many. */
-static uint32_t free_list(vb_remote *n, uint64_t *errors, int32_t (*free_one)(void *, int32_t),
-                          void *self) {
-    uint32_t count = 0;
-    while (n) {
-        vb_remote *next = n->next;
-        if (free_one(self, n->handle) == 0) count++;
-        else (*errors)++;
-        free(n);
-        n = next;
+static vb_rlink *fb_link(vb_pool *p, uint32_t slot) {
+    return &p->fb_links[slot / VB_FB_LINK_CHUNK][slot % VB_FB_LINK_CHUNK];
+}
+
+/* --- remote frees ------------------------------------------------------------------ */
+
+int32_t vb_remote_push(vb_pool *p, uint32_t arena, int32_t handle) {
+    uint32_t page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
+    vb_rlist *list;
+    vb_rlink *link;
+    int tell_main;
+    if (arena == VB_HANDLE_FALLBACK_ARENA) {
+        if (page >= atomic_load_explicit(&p->fb_links_cap, memory_order_acquire)) return VB_EFAULT;
+        list = &p->fallback_remote;
+        link = fb_link(p, page);
+        tell_main = 1;
+    } else {
+        if (arena >= VB_MAX_ARENAS) return VB_EFAULT;
+        vb_arena_slot *s = &p->arenas[arena];
+        /* Acquire: the slot's links and size were written before it got an
+         * owner.  Links outlive the arena, so a push that races the arena's
+         * return writes only into memory that stays ours. */
+        if (atomic_load_explicit(&s->owner, memory_order_acquire) == VB_OWNER_NONE || page >= s->nlinks)
+            return VB_EFAULT;
+        list = &s->remote;
+        link = &s->links[page];
+        tell_main = -1;
     }
+    if (atomic_exchange_explicit(&link->queued, 1, memory_order_acquire)) {
+        /* Already waiting on a list: a double free. */
+        atomic_fetch_add_explicit(&p->remote_errors, 1, memory_order_relaxed);
+        return VB_EDOUBLEFREE;
+    }
+    uint32_t head = atomic_load_explicit(&list->head, memory_order_relaxed);
+    do link->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&list->head, &head, page + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    if (tell_main < 0) {
+        uint32_t o = atomic_load_explicit(&p->arenas[arena].owner, memory_order_seq_cst);
+        /* MAIN and RETURNED are the creating thread's to drain; a view polls
+         * its own list; RESERVED is drained at attach or counted by the
+         * owner under the lock. */
+        tell_main = o == VB_OWNER_MAIN || o == VB_OWNER_RETURNED;
+    }
+    if (tell_main && !atomic_load_explicit(&p->main_pending, memory_order_seq_cst))
+        atomic_store_explicit(&p->main_pending, 1, memory_order_seq_cst);
+    return 0;
+}
+
+/* Takes a whole list and frees its pages with free_one(self, arena, page);
+ * refusals are counted as the pool's remote errors.  Returns how many
+ * buffers came back. */
+static uint32_t drain_list(vb_pool *p, vb_rlist *list, uint32_t arena, vb_rlink *links,
+                           int32_t (*free_one)(void *, int32_t), void *self) {
+    if (!atomic_load_explicit(&list->head, memory_order_relaxed)) return 0;
+    uint32_t x = atomic_exchange_explicit(&list->head, 0, memory_order_seq_cst), count = 0;
+    uint64_t errors = 0;
+    while (x) {
+        uint32_t page = x - 1;
+        vb_rlink *l = links ? &links[page] : fb_link(p, page);
+        x = l->next; /* read before the page may be pushed again */
+        atomic_store_explicit(&l->queued, 0, memory_order_release);
+        if (free_one(self, (int32_t)(arena << VB_HANDLE_PAGE_BITS | page)) == 0) count++;
+        else errors++;
+    }
+    if (errors) atomic_fetch_add_explicit(&p->remote_errors, errors, memory_order_relaxed);
     return count;
+}
+
+static int32_t count_as_error(void *self, int32_t handle) {
+    (void)self, (void)handle;
+    return VB_EFAULT;
+}
+
+void vb_slot_discard_remote(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (s->links) drain_list(p, &s->remote, i, s->links, count_as_error, 0);
 }
 
 static int32_t main_free(void *p, int32_t handle) { return vb_pool_free(p, handle); }
 
-uint32_t vb_pool_drain_remote(vb_pool *p) {
+static uint32_t drain_remote(vb_pool *p, int locked) {
     atomic_store_explicit(&p->main_pending, 0, memory_order_seq_cst);
-    uint32_t count = free_list(take(&p->fallback_remote), &p->remote_errors, main_free, p);
+    uint32_t count = drain_list(p, &p->fallback_remote, VB_HANDLE_FALLBACK_ARENA, 0, main_free, p);
     for (uint32_t i = 0; i < p->narenas; i++) {
-        uint32_t o = atomic_load_explicit(&p->arenas[i].owner, memory_order_acquire);
-        if (o == VB_OWNER_MAIN || o == VB_OWNER_RESERVED)
-            count += free_list(take(&p->arenas[i].remote), &p->remote_errors, main_free, p);
+        vb_arena_slot *s = &p->arenas[i];
+        uint32_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
+        if (o == VB_OWNER_RETURNED) {
+            /* Its view detached (release, after its last touch of the
+             * arena): the arena is ours again.  No other thread writes a
+             * RETURNED slot. */
+            atomic_store_explicit(&s->owner, VB_OWNER_MAIN, memory_order_relaxed);
+            p->out[VB_OUT_ARENA_EPOCH]++;
+            count += drain_list(p, &s->remote, i, s->links, main_free, p);
+            /* Returned with VB_FLAG_RELEASE_EMPTY_ARENAS when empty; else a
+             * later share takes it again. [item 4] */
+            if (s->backing && p->vt->live(s->backing) == 0) vb_pool_arena_empty(p, i);
+        } else if (o == VB_OWNER_MAIN) {
+            count += drain_list(p, &s->remote, i, s->links, main_free, p);
+        } else if (o == VB_OWNER_RESERVED && atomic_load_explicit(&s->remote.head, memory_order_relaxed)) {
+            /* Frees into an arena no view has attached yet name no live
+             * buffer; count them now (under the lock, so no view attaches
+             * while we take its list). */
+            if (!locked) vb_share_lock();
+            if (atomic_load_explicit(&s->owner, memory_order_relaxed) == VB_OWNER_RESERVED)
+                vb_slot_discard_remote(p, i);
+            if (!locked) vb_share_unlock();
+        }
     }
     return count;
 }
 
-/* --- shares and views ------------------------------------------------------ */
+uint32_t vb_pool_drain_remote(vb_pool *p) { return drain_remote(p, 0); }
 
-/* A view's free: its own arena directly, any other one remotely.  The view
- * never reads `narenas` (the owner thread changes it): the handle names the
- * slot, and the slot's owner field, written with release after the slot,
- * says whether it is there. */
-static int32_t view_free(void *self, int32_t handle) {
-    vb_view *v = self;
-    vb_pool *p = v->pool;
-    if (handle < 0) return VB_EFAULT;
-    uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS;
-    if (arena == v->arena) {
-        if (p->flags & VB_FLAG_POISON) {
-            uint32_t cap = p->vt->capacity(v->backing, (uint32_t)handle & VB_HANDLE_PAGE_MASK);
-            if (cap) memset(p->arenas[arena].base + (uint64_t)(handle & VB_HANDLE_PAGE_MASK) * VB_PAGE_SIZE,
-                            VB_POISON_BYTE, cap);
-        }
-        int32_t cap = p->vt->free(v->backing, (uint32_t)handle & VB_HANDLE_PAGE_MASK);
-        return cap < 0 ? cap : 0;
-    }
-    if (arena != VB_HANDLE_FALLBACK_ARENA &&
-        (arena >= VB_MAX_ARENAS ||
-         atomic_load_explicit(&p->arenas[arena].owner, memory_order_acquire) == VB_OWNER_NONE))
-        return VB_EFAULT;
-    vb_remote_push(p, arena, handle);
-    return 0;
+uint32_t vb_pool_drain_remote_locked(vb_pool *p) { return drain_remote(p, 1); }
+
+/* --- shares (owner thread) ----------------------------------------------------------- */
+
+/* Owner thread, share lock held: arena i becomes a reservation. */
+static void reserve_locked(vb_pool *p, uint32_t i, uint32_t *out) {
+    vb_arena_slot *s = &p->arenas[i];
+    /* Release: an attacher (under the same lock anyway) sees the slot whole. */
+    atomic_store_explicit(&s->owner, VB_OWNER_RESERVED, memory_order_release);
+    out[0] = i;
+    out[1] = p->token;
 }
 
 int32_t vb_pool_share(vb_pool *p, uint32_t *out) {
     if (!p || !out) return VB_EINVAL;
-    uint32_t i = 1; /* arena 0 is never shared */
+    vb_pool_drain_remote(p); /* takes returned arenas over: they can be shared again */
+    /* An empty arena made by an earlier share first (arena 0 never). */
+    for (uint32_t i = 1; i < p->narenas; i++) {
+        vb_arena_slot *s = &p->arenas[i];
+        if (!s->shared || !s->backing || atomic_load_explicit(&s->owner, memory_order_relaxed) != VB_OWNER_MAIN ||
+            p->vt->live(s->backing) != 0)
+            continue;
+        if (p->cur_arena == i) vb_pool_set_cur(p, 0);
+        vb_share_lock();
+        reserve_locked(p, i, out);
+        vb_share_unlock();
+        p->out[VB_OUT_ARENA_EPOCH]++;
+        return 0;
+    }
+    uint32_t i = 1;
     while (i < p->narenas && p->arenas[i].backing) i++;
     if (i >= VB_MAX_ARENAS) return VB_ENOMEM;
-    void *backing;
-    int32_t rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    int32_t rc = vb_slot_links(p, i);
     if (rc) return rc;
-    vb_arena_slot *s = &p->arenas[i];
-    s->backing = backing;
-    void *base;
-    p->vt->region(backing, &base, &s->size);
-    s->base = base;
-    s->reg_index = -1;
-    s->reg_count = 0;
-    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-    if (p->registration) {
-        rc = vb_registration_add_arena(p, i);
-        if (rc) {
-            p->vt->destroy(backing);
-            s->backing = 0;
-            return rc;
-        }
+    void *backing;
+    rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    if (rc) return rc;
+    vb_slot_discard_remote(p, i); /* pushes that raced the slot's last return */
+    vb_slot_fill(p, i, backing);
+    if (p->registration && (rc = vb_registration_add_arena(p, i)) != 0) {
+        vb_slot_clear(p, i); /* nothing of it stays visible [item 6] */
+        return rc;
     }
-    s->shared = 1;
-    atomic_store_explicit(&s->owner, VB_OWNER_RESERVED, memory_order_release);
+    p->arenas[i].shared = 1;
     if (i == p->narenas) p->narenas++;
     p->live_arenas++;
     p->shared_arenas++;
     p->out[VB_OUT_ARENA_EPOCH]++;
-    out[0] = i;
-    out[1] = p->token;
+    vb_share_lock();
+    reserve_locked(p, i, out);
+    vb_share_unlock();
+    return 0;
+}
+
+int32_t vb_pool_unshare(vb_pool *p, uint32_t arena) {
+    if (!p || arena == 0 || arena >= p->narenas) return VB_EINVAL;
+    vb_arena_slot *s = &p->arenas[arena];
+    vb_share_lock();
+    uint32_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if (o == VB_OWNER_RESERVED) {
+        vb_slot_discard_remote(p, arena);
+        atomic_store_explicit(&s->owner, VB_OWNER_MAIN, memory_order_relaxed);
+    }
+    vb_share_unlock();
+    if (o != VB_OWNER_RESERVED) return o >= VB_OWNER_RETURNED ? VB_EBUSY : VB_EINVAL;
+    p->out[VB_OUT_ARENA_EPOCH]++;
+    vb_pool_arena_empty(p, arena); /* returned with VB_FLAG_RELEASE_EMPTY_ARENAS */
     return 0;
 }
 
 uint32_t vb_pool_token(vb_pool *p) { return p->token; }
 
+/* --- views (any thread) ------------------------------------------------------------------ */
+
+/* A view's free: its own arena directly, any other one remotely.  The view
+ * never reads `narenas` or a slot's other fields (the owner thread changes
+ * them): the push checks the slot's owner field, written with release
+ * after the slot. */
+static int32_t view_free(void *self, int32_t handle) {
+    vb_view *v = self;
+    vb_pool *p = v->pool;
+    if (handle < 0) return VB_EFAULT;
+    uint32_t arena = (uint32_t)handle >> VB_HANDLE_PAGE_BITS, page = (uint32_t)handle & VB_HANDLE_PAGE_MASK;
+    if (arena != v->arena) return vb_remote_push(p, arena, handle);
+    if (__builtin_expect(p->flags & VB_FLAG_POISON, 0)) {
+        uint32_t cap = p->vt->capacity(v->backing, page);
+        if (cap) memset(v->base + (uint64_t)page * VB_PAGE_SIZE, VB_POISON_BYTE, cap);
+    }
+    int32_t cap = p->vt->free(v->backing, page);
+    return cap < 0 ? cap : 0;
+}
+
+/* Frees of the view's own buffers made by other threads. */
+static uint32_t view_take_remote(vb_view *v) {
+    return drain_list(v->pool, &v->slot->remote, v->arena, v->slot->links, view_free, v);
+}
+
 int32_t vb_view_attach(vb_pool *p, uint32_t arena, uint32_t token, vb_view **out) {
-    if (!out || arena == 0 || arena >= VB_MAX_ARENAS) return VB_EINVAL;
+    if (!out) return VB_EINVAL;
     *out = 0;
+    if (arena == 0 || arena >= VB_MAX_ARENAS) return VB_EINVAL;
     vb_view *v = calloc(1, sizeof *v);
     if (!v) return VB_ENOMEM;
     int32_t rc = VB_ESTALE;
-    pthread_mutex_lock(&registry_lock);
-    for (uint32_t i = 0; i < registry_len; i++) {
-        if (registry[i] != p || p->token != token) continue;
-        uint32_t want = VB_OWNER_RESERVED;
-        uint32_t id = VB_OWNER_VIEW0 + atomic_fetch_add_explicit(&p->attached, 1, memory_order_acq_rel);
-        /* The id only has to differ from MAIN/RESERVED/NONE: views of one
-         * pool own different arenas, so equal ids never meet. */
-        if (atomic_compare_exchange_strong_explicit(&p->arenas[arena].owner, &want, id,
-                                                    memory_order_acq_rel, memory_order_acquire)) {
+    vb_share_lock();
+    /* The pool is dereferenced only once the registry lists it. */
+    if (listed_locked(p) && token == p->token) {
+        vb_arena_slot *s = &p->arenas[arena];
+        uint32_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
+        if (o == VB_OWNER_RESERVED) {
             v->pool = p;
             v->arena = arena;
-            v->id = id;
-            v->backing = p->arenas[arena].backing;
-            v->reg = p->arenas[arena].reg_index;
+            v->slot = s;
+            v->backing = s->backing;
+            v->base = s->base;
             v->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
+            /* The id only has to differ from the special values. */
+            atomic_store_explicit(&s->owner, VB_OWNER_VIEW0 + arena, memory_order_release);
+            atomic_fetch_add_explicit(&p->attached, 1, memory_order_relaxed);
             rc = 0;
-        } else {
-            atomic_fetch_sub_explicit(&p->attached, 1, memory_order_acq_rel);
-            rc = want >= VB_OWNER_VIEW0 ? VB_EBUSY : VB_EINVAL;
-        }
-        break;
+        } else if (o >= VB_OWNER_RETURNED) {
+            rc = VB_EBUSY; /* attached already */
+        } /* else no reservation (cancelled, or never made): VB_ESTALE */
     }
-    pthread_mutex_unlock(&registry_lock);
-    if (rc) free(v);
-    else *out = v;
-    return rc;
+    vb_share_unlock();
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    view_take_remote(v); /* frees made into it before we came (they name nothing) */
+    *out = v;
+    return 0;
 }
 
 int32_t vb_view_flush(vb_view *v) {
-    vb_pool *p = v->pool;
     uint32_t bad = 0, n = v->out[VB_OUT_QUEUED];
     if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
     for (uint32_t i = 0; i < n; i++)
         if (view_free(v, (int32_t)v->out[VB_OUT_QUEUE + i]) != 0) bad++;
     v->out[VB_OUT_QUEUED] = 0;
-    uint64_t errors = 0;
-    free_list(take(&p->arenas[v->arena].remote), &errors, view_free, v);
-    bad += (uint32_t)errors;
-    v->out[VB_OUT_QUEUE_ERRORS] += bad;
+    /* Other threads' bad frees count as the pool's remote errors, not as
+     * this thread's refusals. [item 12] */
+    view_take_remote(v);
+    if (bad) v->out[VB_OUT_QUEUE_ERRORS] += bad;
     return (int32_t)bad;
 }
 
@@ -250,13 +440,13 @@ int32_t vb_view_alloc(vb_view *v, uint32_t size) {
     if (size == 0) return VB_EINVAL;
     uint32_t cap;
     int32_t page = p->vt->alloc(v->backing, size, &cap);
-    if (page == VB_ENOMEM) { /* short: take what other threads gave back */
-        vb_view_flush(v);
+    if (page == VB_ENOMEM && view_take_remote(v)) /* short: take what other threads gave back */
         page = p->vt->alloc(v->backing, size, &cap);
-    }
     if (page < 0) return page;
+    /* Read every time: the owner registers and unregisters the pool. [item 5] */
+    int32_t reg = atomic_load_explicit(&v->slot->view_reg, memory_order_acquire);
     v->out[VB_OUT_CAPACITY] = cap;
-    v->out[VB_OUT_BUF_INDEX] = (uint32_t)(v->reg + (page >> 18)) | (uint32_t)(v->reg >> 31);
+    v->out[VB_OUT_BUF_INDEX] = (uint32_t)(reg + (page >> 18)) | (uint32_t)(reg >> 31);
     v->allocs++;
     return (int32_t)((v->arena << VB_HANDLE_PAGE_BITS) | (uint32_t)page);
 }
@@ -265,11 +455,11 @@ uint32_t *vb_view_out(vb_view *v) { return v->out; }
 
 uint32_t vb_view_arena(vb_view *v) { return v->arena; }
 
-int32_t vb_view_reg(vb_view *v) { return v->reg; }
+int32_t vb_view_reg(vb_view *v) { return atomic_load_explicit(&v->slot->view_reg, memory_order_acquire); }
 
-void *vb_view_base(vb_view *v) { return v->pool->arenas[v->arena].base; }
+void *vb_view_base(vb_view *v) { return v->base; }
 
-uint64_t vb_view_size(vb_view *v) { return v->pool->arenas[v->arena].size; }
+uint64_t vb_view_size(vb_view *v) { return v->slot->size; }
 
 uint32_t vb_view_live(vb_view *v) {
     vb_view_flush(v);
@@ -280,12 +470,15 @@ int32_t vb_view_detach(vb_view *v) {
     if (!v) return VB_EINVAL;
     vb_pool *p = v->pool;
     vb_view_flush(v);
-    /* Frees that still arrive go to the pool's owner, which owns the
-     * arena from now on and drains its list. */
+    vb_share_lock();
     atomic_fetch_add_explicit(&p->view_allocs, v->allocs, memory_order_relaxed);
-    atomic_store_explicit(&p->arenas[v->arena].owner, VB_OWNER_MAIN, memory_order_release);
-    atomic_store_explicit(&p->main_pending, 1, memory_order_release);
-    atomic_fetch_sub_explicit(&p->attached, 1, memory_order_acq_rel);
+    /* Our last touch of the arena is above; seq_cst (see "Telling the
+     * owner"): frees that still arrive go to the owner, which takes the
+     * arena over at its next drain. */
+    atomic_store_explicit(&v->slot->owner, VB_OWNER_RETURNED, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&p->attached, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->main_pending, 1, memory_order_seq_cst);
+    vb_share_unlock();
     free(v);
     return 0;
 }

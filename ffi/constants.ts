@@ -97,7 +97,8 @@ export const Stat = {
   THP_ARENAS: 16,
   ATTACHED: 17,
   REMOTE_ERRORS: 18,
-  LEN: 19,
+  QUEUE_ERRORS: 19,
+  LEN: 20,
 } as const;
 
 /** Slots of vb_pool_class_stats(). */

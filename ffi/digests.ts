@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "39c9e12b1c70a65afb4948431be15b2c8497337f550fbc278507466a8051bf78",
-  "aarch64-linux": "ca55fbdd45159b21dd31c8b011bbbc52b161b1c18e4b721ad1b170cad5b6aaff",
+  "x86_64-linux": "28d61a8f85451ada692dce02ca20219490450c3f6e806f70e6c406117a890915",
+  "aarch64-linux": "379818455e76b26e6a0127a182f2b70ccadd8a500d9ae0161dd520a000d90fbe",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 11;
+export const ABI_VERSION = 12;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -83,6 +83,7 @@ export const symbols = {
   vb_pinned_bytes: { parameters: [], result: "f64" },
 
   vb_pool_share: { parameters: ["pointer", "buffer"], result: "i32" },
+  vb_pool_unshare: { parameters: ["pointer", "u32"], result: "i32" },
   vb_pool_token: { parameters: ["pointer"], result: "u32" },
   vb_view_attach: { parameters: ["pointer", "u32", "u32", "buffer"], result: "i32" },
   vb_view_detach: { parameters: ["pointer"], result: "i32" },

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 11u
+#define VB_ABI_VERSION 12u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -106,6 +106,7 @@ enum {
     VB_STAT_THP_ARENAS,          /* arenas 2 MiB aligned with MADV_HUGEPAGE */
     VB_STAT_ATTACHED,            /* views attached in other threads now */
     VB_STAT_REMOTE_ERRORS,       /* frees from other threads that named no live buffer */
+    VB_STAT_QUEUE_ERRORS,        /* deferred frees refused, ever (reported once by vb_pool_check) */
     VB_STAT_LEN
 };
 
@@ -231,36 +232,60 @@ VB_API const char *vb_pool_kind(vb_pool *pool);
  * A pool belongs to the thread that created it: every vb_pool_* call above
  * is for that thread.  Other threads use it through a *view*:
  *
- *   owner:  vb_pool_share(pool, out)      maps (and registers) one more arena
- *                                         for one view; out = (arena, token)
+ *   owner:  vb_pool_share(pool, out)      reserves one arena (maps and
+ *                                         registers it, or takes an empty
+ *                                         one an earlier view gave back);
+ *                                         out = (arena, token)
+ *           vb_pool_unshare(pool, arena)  cancels a reservation no view took
  *   other:  vb_view_attach(pool, arena, token, &view)
  *           vb_view_alloc / vb_view_free / vb_view_flush (its own out array)
  *           vb_view_detach(view)
  *
  * A view allocates from its own arena with no lock.  Any thread may free
  * any buffer of the pool: a free of a buffer from an arena the calling
- * thread does not own is pushed on that arena's lock-free remote list, and
- * the owner frees it when it runs short or flushes.  Destroying a pool
- * while views are attached is refused (VB_EATTACHED); attaching to a
- * destroyed pool is refused (VB_ESTALE), never a use after free.
+ * thread does not own is pushed on that arena's lock-free remote list (no
+ * memory is allocated: a release cannot fail for lack of it), and the
+ * arena's owner frees it when it runs short, flushes or reads stats.  A
+ * remote free that names no live buffer is counted in
+ * VB_STAT_REMOTE_ERRORS (the pool's, whichever thread finds it); one
+ * already waiting on a list is refused at once (VB_EDOUBLEFREE).
+ *
+ * Share, unshare, attach, detach and destroy take one process-wide lock:
+ * destroying a pool while views are attached is refused (VB_EATTACHED),
+ * and so is destroying it while a buffer a view handed out is still live
+ * (VB_EBUSY); attaching to a destroyed pool is refused (VB_ESTALE), never
+ * a use after free.  The owner thread never reads a view's arena: stats,
+ * vb_pool_check, vb_pool_ptr and vb_pool_capacity cover the arenas it owns
+ * (and the fallback buffers); VB_STAT_ARENAS counts all.
  */
 typedef struct vb_view vb_view;
 
-/* Owner thread: reserves a new arena of the pool's shape for one view
+/* Owner thread: reserves an arena of the pool's shape for one view
  * (registered like growth when the pool is registered).  Fills
- * out[0] = arena, out[1] = token.  0 or an error (VB_ENOMEM: no slot). */
+ * out[0] = arena, out[1] = the pool's token.  0 or an error
+ * (VB_ENOMEM: no slot; a registration error, and then nothing of the arena
+ * is left). */
 VB_API int32_t vb_pool_share(vb_pool *pool, uint32_t *out);
+/* Owner thread: cancels a reservation no view has attached: its handle is
+ * stale from now on and the arena is the owner's again (returned at once
+ * with VB_FLAG_RELEASE_EMPTY_ARENAS).  0, VB_EBUSY when a view attached it,
+ * VB_EINVAL when `arena` is no reservation. */
+VB_API int32_t vb_pool_unshare(vb_pool *pool, uint32_t arena);
 /* The pool's token (what share handles carry), for handing buffers over. */
 VB_API uint32_t vb_pool_token(vb_pool *pool);
 /* Any thread: attaches to the arena a share reserved.  VB_ESTALE when the
- * pool is gone or the token is wrong, VB_EBUSY when already attached. */
+ * pool is gone, the token is wrong or the reservation was cancelled,
+ * VB_EBUSY when it was attached already (a handle is for one attach). */
 VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t arena, uint32_t token, vb_view **out);
 /* Hands the view's arena back to the pool's owner thread (buffers still
- * live in other threads stay valid) and frees the view. */
+ * live in other threads stay valid; the owner takes the arena over at its
+ * next flush, alloc that runs short, stats, check or share) and frees the
+ * view. */
 VB_API int32_t vb_view_detach(vb_view *view);
 /* Like vb_pool_alloc / vb_pool_free / vb_pool_flush, for the view's thread.
  * A view has no fallback: VB_ENOMEM when its arena is full, VB_ERANGE
- * above the largest block. */
+ * above the largest block.  vb_view_flush returns (and adds to the view's
+ * VB_OUT_QUEUE_ERRORS) the refusals of its own queue only. */
 VB_API int32_t vb_view_alloc(vb_view *view, uint32_t size);
 VB_API int32_t vb_view_free(vb_view *view, int32_t handle);
 VB_API int32_t vb_view_flush(vb_view *view);
@@ -271,7 +296,8 @@ VB_API uint32_t vb_view_live(vb_view *view);
 VB_API uint32_t vb_view_arena(vb_view *view);
 VB_API void *vb_view_base(vb_view *view);
 VB_API uint64_t vb_view_size(vb_view *view);
-/* The first registered index of the view's arena, or -1. */
+/* The first registered index of the view's arena now, or -1 (it follows
+ * the owner's vb_pool_register / vb_pool_unregister and ring destroys). */
 VB_API int32_t vb_view_reg(vb_view *view);
 
 /* --- threads ending (binding support) -----------------------------------------
