@@ -55,7 +55,7 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
         return rc; /* -ENOSYS, -EPERM (io_uring_disabled, seccomp), -ENOMEM */
     }
     r->completions_cap = r->uring.cq.ring_entries;
-    r->completions = calloc(r->completions_cap, 2 * sizeof(int32_t));
+    r->completions = calloc(r->completions_cap, 3 * sizeof(int32_t));
     if (!r->completions) {
         io_uring_queue_exit(&r->uring);
         free(r);
@@ -76,7 +76,7 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
 }
 
 /* Gets an SQE, submitting what is queued when the SQ is full. */
-static struct io_uring_sqe *get_sqe(vb_ring *r) {
+struct io_uring_sqe *vb_ring_sqe(vb_ring *r) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
     if (!sqe) {
         io_uring_submit(&r->uring);
@@ -98,6 +98,9 @@ static void neutralize_queued(vb_ring *r) {
 
 int32_t vb_ring_destroy(vb_ring *r) {
     if (!r) return VB_EINVAL;
+    /* First out of the waiter's list: its helper reads this ring's CQ
+     * indexes only under the waiter's lock, so after this it never will. */
+    vb_waiter_unlink(r);
     atomic_store_explicit(&r->closing, 1, memory_order_seq_cst);
     neutralize_queued(r);
     /* Wake a helper blocked in vb_ring_wait: any CQE will do (the queued
@@ -129,7 +132,7 @@ int32_t vb_ring_prep(vb_ring *r, uint32_t op, int32_t fd, uint8_t *buf, uint32_t
                      double offset, int32_t buf_index, uint32_t user_data) {
     if (!buf || op > VB_OP_WRITE || user_data >= VB_RING_INTERNAL_DATA) return VB_EINVAL;
     if (buf_index >= (int32_t)r->table.slots) return VB_EINVAL;
-    struct io_uring_sqe *sqe = get_sqe(r);
+    struct io_uring_sqe *sqe = vb_ring_sqe(r);
     if (!sqe) return -EBUSY;
     /* -1 as u64: "use and advance the file position" for read/write. */
     uint64_t off = offset < 0 ? (uint64_t)-1 : (uint64_t)offset;
@@ -180,11 +183,21 @@ int32_t vb_ring_wait(vb_ring *r) {
     return rc;
 }
 
-int32_t vb_ring_reap(vb_ring *r, uint32_t wait) {
-    if (wait && io_uring_cq_ready(&r->uring) == 0) {
+/* The kernel keeps CQEs that did not fit on an overflow list (NODROP) and
+ * says so in the SQ flags; an io_uring_enter with GETEVENTS moves them in. */
+static void flush_overflow(vb_ring *r) {
+    unsigned flags = __atomic_load_n(r->uring.sq.kflags, __ATOMIC_ACQUIRE);
+    if (flags & IORING_SQ_CQ_OVERFLOW)
+        syscall(__NR_io_uring_enter, r->uring.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, (void *)0, 0);
+}
+
+int32_t vb_ring_reap(vb_ring *r, uint32_t wait_ms) {
+    if (io_uring_cq_ready(&r->uring) == 0) flush_overflow(r);
+    if (wait_ms && io_uring_cq_ready(&r->uring) == 0) {
         struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {wait_ms / 1000, (long long)(wait_ms % 1000) * 1000000};
         int rc;
-        do rc = io_uring_wait_cqe(&r->uring, &cqe); /* a signal is no answer */
+        do rc = io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts); /* a signal is no answer */
         while (rc == -EINTR);
         if (rc < 0) return rc;
     }
@@ -195,8 +208,9 @@ int32_t vb_ring_reap(vb_ring *r, uint32_t wait) {
         seen++;
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         if (ud >= VB_RING_INTERNAL_DATA) continue;
-        r->completions[2 * n] = (int32_t)ud;
-        r->completions[2 * n + 1] = cqe->res;
+        r->completions[3 * n] = (int32_t)ud;
+        r->completions[3 * n + 1] = cqe->res;
+        r->completions[3 * n + 2] = (int32_t)cqe->flags;
         n++;
     }
     io_uring_cq_advance(&r->uring, seen);
@@ -208,7 +222,10 @@ int32_t *vb_ring_completions(vb_ring *r) { return r->completions; }
 uint32_t vb_ring_completions_cap(vb_ring *r) { return r->completions_cap; }
 
 int32_t vb_ring_cancel_all(vb_ring *r) {
-    struct io_uring_sqe *sqe = get_sqe(r);
+    /* Requests never submitted must not start now: they become NOPs whose
+     * CQEs nobody sees (the caller settles them as never run). */
+    neutralize_queued(r);
+    struct io_uring_sqe *sqe = vb_ring_sqe(r);
     if (!sqe) return -EBUSY;
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, UD_CANCEL);
@@ -216,6 +233,18 @@ int32_t vb_ring_cancel_all(vb_ring *r) {
 }
 
 uint32_t vb_ring_buf_slots(vb_ring *r) { return r->table.slots; }
+
+int32_t vb_ring_prep_poll(vb_ring *r, int32_t fd, uint32_t events, uint32_t multishot,
+                          uint32_t user_data) {
+    if (fd < 0 || (user_data >= VB_RING_INTERNAL_DATA && user_data != VB_RING_UD_IGNORE))
+        return VB_EINVAL;
+    struct io_uring_sqe *sqe = vb_ring_sqe(r);
+    if (!sqe) return -EBUSY;
+    if (multishot) io_uring_prep_poll_multishot(sqe, fd, events);
+    else io_uring_prep_poll_add(sqe, fd, events);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return 0;
+}
 
 int32_t vb_io_uring_disabled(void) {
     int fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);

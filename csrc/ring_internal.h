@@ -1,6 +1,8 @@
 /*
- * ring_internal.h - the vb_ring struct, shared by ring.c (I/O) and
- * registered.c (which registers pools in the ring's buffer table).
+ * ring_internal.h - the vb_ring struct, shared by ring.c (I/O),
+ * waiter.c (one blocking wait per thread), registered.c (which registers
+ * pools in the ring's buffer table) and the op files (ring_ops.c, net.c),
+ * which prepare their SQEs with vb_ring_sqe.
  */
 #ifndef VB_RING_INTERNAL_H
 #define VB_RING_INTERNAL_H
@@ -15,12 +17,24 @@ struct vb_ring {
     struct io_uring uring;
     vb_uring_table table; /* the sparse registered-buffer table */
     vb_registrar registrar;
-    int32_t *completions; /* (user_data, res) pairs filled by vb_ring_reap */
+    int32_t *completions; /* (user_data, res, flags) triples filled by vb_ring_reap */
     uint32_t completions_cap;
     /* Waits announced by vb_ring_arm and not finished yet.  Destroy may
      * not unmap the ring while a helper thread is inside vb_ring_wait. */
     _Atomic uint32_t armed;
     _Atomic int closing;
+    /* The thread's waiter this ring signals (eventfd), and the next ring of
+     * that waiter's list; both guarded by the waiter's lock. */
+    struct vb_waiter *waiter;
+    struct vb_ring *next_in_waiter;
 };
+
+/* An SQE for an op file to prepare (set its user_data: a request's slot, or
+ * VB_RING_UD_IGNORE).  Submits what is queued when the SQ is full, so a
+ * linked chain must check vb_ring_sq_space first.  NULL when none. */
+struct io_uring_sqe *vb_ring_sqe(struct vb_ring *r);
+
+/* Unlinks a ring from its waiter (ring.c's destroy). */
+void vb_waiter_unlink(struct vb_ring *r);
 
 #endif /* VB_RING_INTERNAL_H */

@@ -38,6 +38,18 @@ export const Err = {
 /** Operations of vb_ring_prep. */
 export const Op = { READ: 0, WRITE: 1 } as const;
 
+/** CQE flags as the kernel sets them (the third int of each completion). */
+export const CqeFlag = {
+  BUFFER: 1 << 0,
+  MORE: 1 << 1,
+  SOCK_NONEMPTY: 1 << 2,
+  NOTIF: 1 << 3,
+} as const;
+
+/** user_data of an internal SQE that settles nothing (a cancel, a linked
+ * timeout): its CQE is consumed in C (VB_RING_UD_IGNORE). */
+export const UD_IGNORE = 0xfffffff1;
+
 /** vb_ring_create flags. */
 export const RingFlag = { NO_MEMLOCK_PRECHECK: 1 << 0 } as const;
 

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "28d61a8f85451ada692dce02ca20219490450c3f6e806f70e6c406117a890915",
-  "aarch64-linux": "379818455e76b26e6a0127a182f2b70ccadd8a500d9ae0161dd520a000d90fbe",
+  "x86_64-linux": "ed85d8b70df492439cd8fb3db94a9ebc5e3fb8a023dc61d0305b789f6dedd5a8",
+  "aarch64-linux": "f4d46d0097526061d54f6f57c9d42a2b6ea532b169ffef07e8494ddedb561a38",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 12;
+export const ABI_VERSION = 13;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -67,12 +67,26 @@ export const symbols = {
   vb_ring_arm: { parameters: ["pointer"], result: "void" },
   // The one blocking call: runs on a helper thread, at most one at a time.
   vb_ring_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  // (ring, wait_ms): completions as (user_data, res, flags) int32 triples.
   vb_ring_reap: { parameters: ["pointer", "u32"], result: "i32" },
   vb_ring_completions: { parameters: ["pointer"], result: "pointer" },
   vb_ring_completions_cap: { parameters: ["pointer"], result: "u32" },
   vb_ring_cancel_all: { parameters: ["pointer"], result: "i32" },
   vb_ring_buf_slots: { parameters: ["pointer"], result: "u32" },
   vb_io_uring_disabled: { parameters: [], result: "i32" },
+
+  // --- completion path (w14): one waiter per thread for all its rings ---
+  vb_ring_prep_poll: { parameters: ["pointer", "i32", "u32", "u32", "u32"], result: "i32" },
+  vb_thread_waiter: { parameters: ["buffer"], result: "i32" },
+  vb_ring_set_waiter: { parameters: ["pointer", "pointer"], result: "i32" },
+  vb_waiter_arm: { parameters: ["pointer"], result: "void" },
+  // The one blocking call per JS thread, however many rings it has.
+  vb_waiter_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  vb_waiter_wake: { parameters: ["pointer"], result: "void" },
+  vb_waiter_rings: { parameters: ["pointer"], result: "u32" },
+  vb_waiter_shutdown: { parameters: ["pointer"], result: "i32" },
+  vb_thread_shutdown: { parameters: [], result: "i32" },
+  // --- end completion path ---
 
   vb_pool_register: { parameters: ["pointer", "pointer"], result: "i32" },
   // (pool, rings as a BigUint64Array of addresses, count)

@@ -7,6 +7,7 @@
 import { FileFlag } from "../ffi/constants.ts";
 import { lib } from "../ffi/loader.ts";
 import { IoError } from "./errors.ts";
+import { type Holdable, kHold } from "./hold.ts";
 import { errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 
@@ -56,9 +57,13 @@ export interface OpenFileOptions {
 
 /**
  * An open file descriptor for {@linkcode Ring} I/O. Close it with `close()`
- * or `using`.
+ * or `using`. Ring requests hold the handle until they complete: closing it
+ * while some are queued or in flight refuses new requests at once and
+ * closes the descriptor when the last one settles (fd numbers are reused by
+ * the kernel at once, so a queued write could otherwise land in whatever
+ * file is opened next).
  */
-export class FileHandle implements Disposable {
+export class FileHandle implements Disposable, Holdable {
   /** The path it was opened with. */
   readonly path: string;
   /** True when opened with O_DIRECT. */
@@ -66,10 +71,15 @@ export class FileHandle implements Disposable {
   /** O_DIRECT alignment of offsets and lengths for this file (statx), in bytes. */
   readonly alignment: number;
   #fd: number;
+  /** The descriptor until the real close(2) (#fd is -1 from close()). */
+  #open: number;
+  /** Ring requests holding the handle. */
+  #holds = 0;
 
   /** @ignore Made by {@linkcode openFile}. */
   constructor(fd: number, path: string, direct: boolean) {
     this.#fd = fd;
+    this.#open = fd;
     this.path = path;
     this.direct = direct;
     this.alignment = direct ? lib().symbols.vb_file_dio_align(fd) : 1;
@@ -77,7 +87,7 @@ export class FileHandle implements Disposable {
 
   /** The file descriptor; throws after close(). */
   get fd(): number {
-    if (this.#fd < 0) throw new IoError(`file ${this.path} is closed`, 9, "EBADF");
+    if (this.#fd < 0) throw closedFile(this.path);
     return this.#fd;
   }
 
@@ -93,13 +103,40 @@ export class FileHandle implements Disposable {
     return n;
   }
 
-  /** Closes the descriptor. A second call does nothing. */
+  /** Ring requests using the handle now (queued or in flight). */
+  get pendingRequests(): number {
+    return this.#holds;
+  }
+
+  /**
+   * Closes the descriptor. With ring requests queued or in flight the
+   * handle is closed for new use at once and the descriptor is closed when
+   * the last of them settles. A second call does nothing.
+   */
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
+    if (this.#holds > 0) return; // the last request's settlement closes it
+    this.#open = -1;
     const rc = lib().symbols.vb_file_close(fd);
     if (rc < 0) throw fileError("close", this.path, rc);
+  }
+
+  /** @ignore Internal: a ring request starts (+1) or ends (-1) using the
+   * descriptor; +1 throws once the handle is closed. */
+  [kHold](delta: 1 | -1): void {
+    if (delta > 0) {
+      if (this.#fd < 0) throw closedFile(this.path);
+      this.#holds++;
+      return;
+    }
+    if (--this.#holds > 0 || this.#fd >= 0 || this.#open < 0) return;
+    // Deferred close(2): nobody is left to hear an error (close errors on
+    // regular files come from write-back, which fsync reports instead).
+    const fd = this.#open;
+    this.#open = -1;
+    lib().symbols.vb_file_close(fd);
   }
 
   /** Same as close(). */
@@ -181,6 +218,10 @@ function openFlags(options: OpenFileOptions, write: boolean, create: boolean): n
   if (dsync) flags |= FileFlag.DSYNC;
   if (sync) flags |= FileFlag.SYNC;
   return flags;
+}
+
+function closedFile(path: string): IoError {
+  return new IoError(`file ${path} is closed`, 9, "EBADF");
 }
 
 function fileError(what: string, path: string, code: number, hint = ""): IoError {

@@ -2,20 +2,66 @@
  * Ring: one io_uring instance doing reads and writes with pool buffers.
  *
  * The completion path follows what Deno can afford (DESIGN.md section 8):
- * waking JavaScript from another thread costs tens of microseconds, so there
- * is at most ONE outstanding wait (a nonblocking FFI call that sleeps in
- * io_uring_enter on a helper thread). When it returns, one fast call drains
- * every ready completion into a shared Int32Array and all their promises
- * settle together. Requests made in the same tick go to the kernel in one
- * io_uring_submit, run from a microtask.
+ * waking JavaScript from another thread costs tens of microseconds, so a JS
+ * thread has at most ONE outstanding wait for ALL its rings (a nonblocking
+ * FFI call parked on the thread's eventfd, src/thread_waiter.ts). When it
+ * returns, one fast call per ring drains every ready completion into a
+ * shared Int32Array of (user_data, res, flags) triples and their requests
+ * settle together.
+ *
+ * Submit policy: a request made while the ring has nothing in the kernel
+ * is submitted at once (no added latency for a lone request, and the disk
+ * starts while JS prepares the rest); the others are gathered by a flush
+ * microtask that re-queues itself while requests keep arriving (await chains
+ * issue their next request a few microtasks after the previous one
+ * settled) and submits them in one io_uring_submit once a few rounds pass
+ * with none (bounded: a full SQ is submitted by C at once). `ring.submit()`
+ * submits at once.
+ *
+ * ## Internal request API (for src/file_ops.ts, src/net/)
+ *
+ * ```ts
+ * const ud = ring[kRequest](
+ *   (ringPtr, userData) => sym.vb_ring_prep_fsync(ringPtr, fd, flags, userData), // 0 | -errno
+ *   { file, bufs: [buf], conn },       // held until the last CQE (or null)
+ *   (res, flags, closing) => { ... },  // each CQE of the request
+ * ); // user_data >= 0, or the prep's -errno (nothing held, nothing queued)
+ * ```
+ * - `prep` gets the native ring pointer and the request's user_data (its
+ *   slot, a u32 below VB_RING_INTERNAL_DATA) and prepares one or more SQEs
+ *   (C side: `vb_ring_sqe()` from csrc/ring_internal.h). Extra SQEs that are
+ *   not requests (a linked timeout after it) use `UD_IGNORE` as user_data:
+ *   their CQEs are consumed in C and settle nothing.
+ * - `hold`: FixedBufs are marked busy, a FileHandle / connection gets
+ *   `[kHold](+1)` (a closed one throws: the request is refused), all undone
+ *   when the request's LAST CQE is reaped (or when prep fails).
+ * - `onComplete(res, flags, closing)`: called for every CQE. A CQE with
+ *   `CqeFlag.MORE` keeps the request pending (multishot recv/accept, the
+ *   SEND_ZC result before its notification); the one without it is the
+ *   last (holds are released before the call). `closing` is true when the
+ *   ring is closing (cancelled or completed during close(), or never
+ *   submitted: res is then -ECANCELED). A throwing handler is reported as
+ *   an uncaught error and does not disturb the others.
+ * - Throws RingClosedError when the ring is closed, and the hold's error
+ *   (BufferReleasedError, IoError EBADF) when one is released/closed.
+ * - `ring[kInternal](prep)`: an SQE that is no request (a cancel by
+ *   user_data, `io_uring_prep_cancel64(sqe, ud, 0)`): prep gets
+ *   `UD_IGNORE`. Cancels by user_data are safe: a slot is reused only after
+ *   its CQE was drained, and every drain submits what is queued first.
+ * - Linked chains (`IOSQE_IO_LINK`) must reach the kernel in one submit:
+ *   `ring[kReserve](n)` first (submits now if fewer than n SQEs are free, so
+ *   C will not submit mid-chain), then `ring[kCork](1)` while preparing the
+ *   chain and `ring[kCork](-1)` after (no submit happens while corked).
  *
  * @module
  */
-import { Op, RingFlag } from "../ffi/constants.ts";
+import { CqeFlag, Op, RingFlag, UD_IGNORE } from "../ffi/constants.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, IoUringUnavailableError, RingClosedError, VeloqError } from "./errors.ts";
-import type { FileHandle } from "./file.ts";
+import { FileHandle } from "./file.ts";
+import { type Holdable, kHold } from "./hold.ts";
+import { type ThreadWaiter, threadWaiter, type WaitClient } from "./thread_waiter.ts";
 import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
@@ -65,22 +111,59 @@ export interface RawBuffer {
   bufIndex: number;
 }
 
-/** One request in flight. */
-interface Pending {
-  resolve: (n: number) => void;
-  reject: (e: Error) => void;
-  buf: FixedBuf | null;
-  op: number;
-  fd: number;
-  offset: number;
-  length: number;
-  direct: boolean;
+/** Prepares a request's SQE(s): gets the native ring and the user_data;
+ * returns 0 or -errno. */
+export type PrepFn = (ring: Deno.PointerObject, userData: number) => number;
+
+/** Sees each CQE of a request (see the module comment). */
+export type CompleteFn = (res: number, flags: number, closing: boolean) => void;
+
+/** What a request holds until its last CQE. */
+export interface RequestHold {
+  /** Buffers the kernel reads or writes (busy until the last CQE). */
+  bufs?: readonly FixedBuf[] | null;
+  /** The file whose descriptor the SQE names. */
+  file?: FileHandle | null;
+  /** A connection (src/net/), or anything else with `[kHold]`. */
+  conn?: Holdable | null;
 }
 
+/** Internal: `ring[kRequest](prep, hold, onComplete)` (module comment). */
+export const kRequest: unique symbol = Symbol("veloq.request");
+/** Internal: `ring[kInternal](prep)`: an SQE that settles nothing. */
+export const kInternal: unique symbol = Symbol("veloq.internal");
+/** Internal: `ring[kCork](+1 | -1)`: no submit while > 0 (linked chains). */
+export const kCork: unique symbol = Symbol("veloq.cork");
+/** Internal: `ring[kReserve](n)`: at least n free SQEs; false if impossible. */
+export const kReserve: unique symbol = Symbol("veloq.reserve");
 /** Internal: the native ring pointer, for pool registration. */
 export const kRingPtr: unique symbol = Symbol("veloq.ringPtr");
 
+/** One request in flight (one hidden class for every kind). */
+class Req {
+  resolve: ((n: number) => void) | null = null;
+  reject: ((e: Error) => void) | null = null;
+  onComplete: CompleteFn | null = null;
+  buf: FixedBuf | null = null;
+  bufs: readonly FixedBuf[] | null = null;
+  file: FileHandle | null = null;
+  conn: Holdable | null = null;
+  op = 0;
+  fd = 0;
+  offset = 0;
+  length = 0;
+  direct = false;
+}
+
 const MAX_LEN = 0x7fffffff;
+const ECANCELED = -125;
+/** Flush rounds with no new request before submitting: covers await chains
+ * a few promise hops deep. */
+const IDLE_ROUNDS = 3;
+/** Most flush rounds before submitting anyway. */
+const MAX_ROUNDS = 256;
+/** close(): longest wait for the kernel to give back cancelled requests. */
+const CLOSE_WAIT_MS = 10_000;
 
 /**
  * One io_uring instance. Reads and writes return promises of the byte
@@ -104,14 +187,25 @@ const MAX_LEN = 0x7fffffff;
 export class Ring implements Disposable {
   #sym: VeloqLib["symbols"];
   #ptr: Deno.PointerObject | null;
+  #waiter: ThreadWaiter;
+  #client: WaitClient;
   #cqes: Int32Array;
   #cqeCap: number;
-  #pending: (Pending | undefined)[] = [];
+  #pending: (Req | undefined)[] = [];
   #freeSlots: number[] = [];
+  /** Requests (slots) not settled yet. */
   #inFlight = 0;
+  /** Requests prepared and not submitted yet. */
   #unsubmitted = 0;
+  /** SQEs of any kind prepared since the last submit. */
+  #sqes = 0;
+  #cork = 0;
   #flushQueued = false;
-  #waiting = false;
+  /** Requests made (ever), and the count the flush saw last. */
+  #made = 0;
+  #seen = 0;
+  #idleRounds = 0;
+  #rounds = 0;
   #retryQueued = false;
   #submitted = 0;
   #completed = 0;
@@ -134,16 +228,33 @@ export class Ring implements Disposable {
     const flags = precheck ? 0 : RingFlag.NO_MEMLOCK_PRECHECK;
     const rc = this.#sym.vb_ring_create(entries, slots, flags, cell);
     if (rc !== 0) throw ringCreateError(rc, this.#sym, entries, slots);
-    this.#ptr = Deno.UnsafePointer.create(cell[0])!;
+    const ptr = Deno.UnsafePointer.create(cell[0])!;
+    this.#ptr = ptr;
     this.entries = entries;
-    this.bufferSlots = this.#sym.vb_ring_buf_slots(this.#ptr);
-    this.#cqeCap = this.#sym.vb_ring_completions_cap(this.#ptr);
+    this.bufferSlots = this.#sym.vb_ring_buf_slots(ptr);
+    this.#cqeCap = this.#sym.vb_ring_completions_cap(ptr);
     this.#cqes = new Int32Array(
       Deno.UnsafePointerView.getArrayBuffer(
-        this.#sym.vb_ring_completions(this.#ptr)!,
-        this.#cqeCap * 8,
+        this.#sym.vb_ring_completions(ptr)!,
+        this.#cqeCap * 12,
       ),
     );
+    this.#client = {
+      onWake: () => this.#onWake(),
+      needsWait: () => this.#needsWait(),
+    };
+    this.#waiter = threadWaiter();
+    const wrc = this.#waiter.attach(this.#client, ptr);
+    if (wrc !== 0) {
+      this.#ptr = null;
+      this.#sym.vb_ring_destroy(ptr);
+      throw new VeloqError(
+        `cannot attach the ring to the thread's eventfd (io_uring_register_eventfd): ${
+          errnoName(wrc)
+        }`,
+        { code: wrc },
+      );
+    }
   }
 
   /** True after close(). */
@@ -155,7 +266,9 @@ export class Ring implements Disposable {
    * Reads from `file` at `fileOffset` into `buf` (its first `length` bytes,
    * default its capacity). Resolves to the bytes read (0 at end of file).
    * READ_FIXED when `buf` comes from a pool registered with this ring.
-   * The buffer cannot be released until the promise settles.
+   * The buffer cannot be released until the promise settles, and the file
+   * is held open until then (a close() is deferred). Bad arguments give a
+   * rejected promise (TypeError / RangeError), never a synchronous throw.
    */
   read(file: RingFile, buf: FixedBuf, fileOffset: number, length?: number): Promise<number> {
     return this.#bufRequest(Op.READ, file, buf, fileOffset, length);
@@ -183,6 +296,21 @@ export class Ring implements Disposable {
     return this.#rawRequest(Op.WRITE, file, raw, fileOffset);
   }
 
+  /**
+   * Submits every request made so far now, in one io_uring_submit, instead
+   * of at the end of the current run of microtasks. Returns the number of
+   * requests handed to the kernel (0 when none was waiting, or the ring is
+   * closed). Useful before a long synchronous computation.
+   */
+  submit(): number {
+    const ptr = this.#ptr;
+    if (ptr === null || this.#cork > 0) return 0;
+    const before = this.#submitted;
+    this.#submit(ptr);
+    if (this.#needsWait()) this.#waiter.need();
+    return this.#submitted - before;
+  }
+
   /** Counters of the completion path (wake-ups per completion, batching). */
   stats(): RingStats {
     return {
@@ -195,36 +323,40 @@ export class Ring implements Disposable {
   }
 
   /**
-   * Closes the ring. Requests still in flight are cancelled, waited for,
-   * and rejected with RingClosedError (whose `result` says what the kernel
-   * reported); their buffers are free to release afterwards. Pools
-   * registered here keep working, unregistered (bufIndex -1). A second call
-   * does nothing.
+   * Closes the ring. Requests still in flight are cancelled and waited for:
+   * a request the kernel completed anyway resolves with its result; the
+   * others reject with RingClosedError (whose `result` says what the kernel
+   * reported; -125 ECANCELED for cancelled and never-submitted ones). Their
+   * buffers are free to release afterwards. Pools registered here keep
+   * working, unregistered (bufIndex -1). A second call does nothing.
    */
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
-    // Requests never submitted are dropped by destroy: they never run.
     let failed = false;
-    if (this.#inFlight > this.#sym.vb_ring_sq_ready(ptr)) {
+    if (this.#inFlight > this.#unsubmitted) {
+      // Requests never submitted are dropped by the cancel (they never run).
       this.#sym.vb_ring_cancel_all(ptr);
-      while (this.#inFlight > this.#sym.vb_ring_sq_ready(ptr)) {
-        const n = this.#sym.vb_ring_reap(ptr, 1);
+      this.#sqes = 0;
+      const cqes = this.#cqes;
+      while (this.#inFlight > this.#unsubmitted) {
+        const n = this.#sym.vb_ring_reap(ptr, CLOSE_WAIT_MS);
         if (n < 0) {
           failed = true;
           break;
         }
-        for (let i = 0; i < n; i++) {
-          this.#settleClosed(this.#cqes[2 * i], this.#cqes[2 * i + 1], false);
+        for (let i = 0; i < 3 * n; i += 3) {
+          this.#settleClosed(cqes[i], cqes[i + 1], cqes[i + 2], false);
         }
       }
     }
     this.#ptr = null;
+    this.#waiter.detach(this.#client);
     this.#sym.vb_ring_destroy(ptr);
     // What is left never ran (unsent) or, if reaping failed, may still be
     // running in the kernel: its buffers stay busy (never released under
     // the kernel's feet; a leak is better than corruption).
-    this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, -125, failed));
+    this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, ECANCELED, 0, failed));
   }
 
   /** Same as close(). */
@@ -236,6 +368,68 @@ export class Ring implements Disposable {
   [kRingPtr](): Deno.PointerObject {
     if (this.#ptr === null) throw new RingClosedError("the ring is closed");
     return this.#ptr;
+  }
+
+  /** @ignore Internal request API (see the module comment). */
+  [kRequest](prep: PrepFn, hold: RequestHold | null, onComplete: CompleteFn): number {
+    const ptr = this.#ptr;
+    if (ptr === null) throw closedError();
+    const p = new Req();
+    p.onComplete = onComplete;
+    if (hold !== null) {
+      p.bufs = hold.bufs ?? null;
+      p.file = hold.file ?? null;
+      p.conn = hold.conn ?? null;
+      acquire(p); // throws, holding nothing, when one is released/closed
+    }
+    const slot = this.#slot();
+    let rc;
+    try {
+      rc = prep(ptr, slot);
+    } catch (e) {
+      this.#freeSlots.push(slot);
+      release(p);
+      throw e;
+    }
+    if (rc < 0) {
+      this.#freeSlots.push(slot);
+      release(p);
+      return rc;
+    }
+    this.#pending[slot] = p;
+    this.#queued();
+    return slot;
+  }
+
+  /** @ignore Internal: an SQE that is no request (its CQE settles
+   * nothing); prep gets UD_IGNORE. Returns the prep's result. */
+  [kInternal](prep: PrepFn): number {
+    const ptr = this.#ptr;
+    if (ptr === null) throw closedError();
+    const rc = prep(ptr, UD_IGNORE);
+    if (rc >= 0) {
+      this.#sqes++;
+      this.#scheduleFlush();
+    }
+    return rc;
+  }
+
+  /** @ignore Internal: holds (+1) or lets go (-1) of submission, so that a
+   * linked chain prepared in one synchronous run goes out in one submit. */
+  [kCork](delta: 1 | -1): void {
+    this.#cork += delta;
+    if (this.#cork === 0 && this.#sqes > 0) this.#scheduleFlush();
+  }
+
+  /** @ignore Internal: makes sure `n` SQEs are free (submitting now if
+   * needed, never while corked). False if they cannot be. */
+  [kReserve](n: number): boolean {
+    const ptr = this.#ptr;
+    if (ptr === null) return false;
+    if (this.#sym.vb_ring_sq_space(ptr) >= n) return true;
+    if (this.#cork > 0) return false;
+    this.#submit(ptr);
+    return this.#sym.vb_ring_sq_space(ptr) >= n;
   }
 
   #bufRequest(
@@ -263,17 +457,31 @@ export class Ring implements Disposable {
     }
     // A registered index is only meaningful in the ring that holds it.
     const index = bufIndex >= 0 && registrars.includes(this) ? bufIndex : -1;
-    const target = resolveFile(file, offset, len);
-    if (target instanceof Error) return Promise.reject(target);
+    const p = new Req();
+    const err = this.#target(p, op, file, offset, len);
+    if (err !== null) return Promise.reject(err);
+    p.buf = buf;
     const slot = this.#slot();
-    const rc = this.#sym.vb_ring_prep(ptr, op, target.fd, bytes, len, offset, index, slot);
-    return this.#track(rc, slot, op, target, offset, len, buf);
+    const rc = this.#sym.vb_ring_prep(ptr, op, p.fd, bytes, len, offset, index, slot);
+    return this.#track(rc, slot, p);
   }
 
   #rawRequest(op: number, file: RingFile, raw: RawBuffer, offset: number): Promise<number> {
     const ptr = this.#ptr;
     if (ptr === null) return Promise.reject(closedError());
+    if (typeof raw !== "object" || raw === null) {
+      return Promise.reject(
+        new TypeError(`raw must be { pointer, length, bufIndex }, got ${typeName(raw)}`),
+      );
+    }
     const { pointer, length, bufIndex } = raw;
+    if (typeof pointer !== "object" || pointer === null) {
+      return Promise.reject(
+        new TypeError(
+          `raw.pointer must be a non-null Deno.PointerObject, got ${typeName(pointer)}`,
+        ),
+      );
+    }
     if (!Number.isInteger(length) || length < 0 || length > MAX_LEN) {
       return Promise.reject(new RangeError(`raw length must be 0 to ${MAX_LEN}, got ${length}`));
     }
@@ -282,122 +490,172 @@ export class Ring implements Disposable {
         new RangeError(`raw bufIndex must be -1 or a slot below ${this.bufferSlots}`),
       );
     }
-    const target = resolveFile(file, offset, length);
-    if (target instanceof Error) return Promise.reject(target);
+    const p = new Req();
+    const err = this.#target(p, op, file, offset, length);
+    if (err !== null) return Promise.reject(err);
     const slot = this.#slot();
-    const rc = this.#sym.vb_ring_prep_ptr(
-      ptr,
-      op,
-      target.fd,
-      pointer,
-      length,
-      offset,
-      bufIndex,
-      slot,
-    );
-    return this.#track(rc, slot, op, target, offset, length, null);
+    let rc;
+    try {
+      rc = this.#sym.vb_ring_prep_ptr(ptr, op, p.fd, pointer, length, offset, bufIndex, slot);
+    } catch (e) { // a pointer Deno refuses
+      this.#freeSlots.push(slot);
+      return Promise.reject(e);
+    }
+    return this.#track(rc, slot, p);
+  }
+
+  /** Checks the file and offset and fills the request's target; the error
+   * to reject with, or null. */
+  #target(p: Req, op: number, file: RingFile, offset: number, length: number): Error | null {
+    if (!Number.isInteger(offset) || offset < 0 || offset > Number.MAX_SAFE_INTEGER) {
+      return new RangeError(`fileOffset must be a non-negative integer, got ${String(offset)}`);
+    }
+    p.op = op;
+    p.offset = offset;
+    p.length = length;
+    if (typeof file === "number") {
+      if (!Number.isInteger(file) || file < 0 || file > 0x7fffffff) {
+        return new TypeError(`file must be a FileHandle or a file descriptor, got ${file}`);
+      }
+      p.fd = file;
+      return null;
+    }
+    if (!(file instanceof FileHandle)) {
+      return new TypeError(
+        `file must be a FileHandle (openFile) or a file descriptor number, got ${typeName(file)}`,
+      );
+    }
+    let fd;
+    try {
+      fd = file.fd; // throws once closed
+    } catch (e) {
+      return e as Error;
+    }
+    if (file.direct) {
+      const a = file.alignment;
+      if (offset % a !== 0 || length % a !== 0) {
+        return new RangeError(
+          `O_DIRECT file ${file.path} needs offsets and lengths that are multiples of ${a} bytes, got offset ${offset}, length ${length}`,
+        );
+      }
+    }
+    p.fd = fd;
+    p.direct = file.direct;
+    p.file = file;
+    return null;
   }
 
   #slot(): number {
     return this.#freeSlots.pop() ?? this.#pending.length;
   }
 
-  /** Records a prepared request and schedules its submission. */
-  #track(
-    rc: number,
-    slot: number,
-    op: number,
-    target: { fd: number; direct: boolean },
-    offset: number,
-    length: number,
-    buf: FixedBuf | null,
-  ): Promise<number> {
+  /** Records a prepared read/write and schedules its submission. */
+  #track(rc: number, slot: number, p: Req): Promise<number> {
     if (rc < 0) {
       this.#freeSlots.push(slot);
-      return Promise.reject(ioError(rc, op, target.fd, offset, length, target.direct));
+      return Promise.reject(ioError(rc, p));
     }
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    this.#pending[slot] = {
-      resolve,
-      reject,
-      buf,
-      op,
-      fd: target.fd,
-      offset,
-      length,
-      direct: target.direct,
-    };
-    buf?.[kBusy](1);
-    this.#inFlight++;
-    this.#unsubmitted++;
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(this.#flush);
-    }
+    p.resolve = resolve;
+    p.reject = reject;
+    p.buf?.[kBusy](1);
+    p.file?.[kHold](1);
+    this.#pending[slot] = p;
+    this.#queued();
     return promise;
   }
 
-  /** Submits this tick's requests in one call, then makes sure someone
-   * waits for their completions. */
-  #flush = (): void => {
-    this.#flushQueued = false;
-    const ptr = this.#ptr;
-    if (ptr === null) return;
-    this.#submit(ptr);
-    // Without a waiter, completions that are already there (page-cache
-    // hits complete inside submit) are taken now, with no wake-up at all.
-    if (!this.#waiting) {
-      this.#drain(ptr);
-      this.#arm(ptr);
+  /** A request was prepared: submit it now when the ring is idle (a lone
+   * request waits for nothing), else let the flush gather it. */
+  #queued(): void {
+    this.#inFlight++;
+    this.#unsubmitted++;
+    this.#sqes++;
+    this.#made++;
+    if (this.#cork > 0) return;
+    if (!this.#flushQueued && this.#inFlight === this.#unsubmitted) {
+      this.#submit(this.#ptr!);
     }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    this.#seen = this.#made;
+    this.#idleRounds = 0;
+    this.#rounds = 0;
+    queueMicrotask(this.#flush);
+  }
+
+  /** Runs once per microtask round while requests keep coming; submits
+   * them together after IDLE_ROUNDS rounds with none, then takes what is
+   * already complete and makes sure the thread's wait is parked. */
+  #flush = (): void => {
+    const ptr = this.#ptr;
+    if (ptr === null || this.#cork > 0) {
+      this.#flushQueued = false; // uncorking schedules it again
+      return;
+    }
+    if (++this.#rounds < MAX_ROUNDS) {
+      if (this.#made !== this.#seen) {
+        this.#seen = this.#made;
+        this.#idleRounds = 0;
+        queueMicrotask(this.#flush);
+        return;
+      }
+      if (this.#idleRounds++ < IDLE_ROUNDS) {
+        queueMicrotask(this.#flush);
+        return;
+      }
+    }
+    this.#flushQueued = false;
+    this.#submit(ptr);
+    // Completions already there (page-cache hits complete inside submit)
+    // are taken now, with no wake-up at all.
+    this.#drain(ptr);
+    if (this.#needsWait()) this.#waiter.need();
   };
 
-  /** Hands every queued request to the kernel.  The C side says how many
-   * are still queued (a full SQ submits early, inside prep). */
+  /** Hands every queued SQE to the kernel.  The C side says how many are
+   * still queued (a full SQ submits early, inside prep). */
   #submit(ptr: Deno.PointerObject): void {
-    if (this.#unsubmitted === 0) return;
+    if (this.#sqes === 0) return;
     this.#sym.vb_ring_submit(ptr);
     this.#submitCalls++;
     const left = this.#sym.vb_ring_sq_ready(ptr);
-    this.#submitted += this.#unsubmitted - left;
-    this.#unsubmitted = left;
+    const stillQueued = Math.min(left, this.#unsubmitted);
+    this.#submitted += this.#unsubmitted - stillQueued;
+    this.#unsubmitted = stillQueued;
+    this.#sqes = left;
     // Still queued (EAGAIN/EBUSY: the kernel is short of room for now): try
     // again soon; a wake-up would only come for requests the kernel has.
     if (left > 0 && !this.#retryQueued) {
       this.#retryQueued = true;
       setTimeout(() => {
         this.#retryQueued = false;
-        this.#flush();
+        if (this.#ptr !== null && this.#cork === 0) this.#scheduleFlush();
       }, 1);
     }
   }
 
-  /** Starts the one wait, for requests the kernel has (never for ones
-   * still queued here: nothing would wake it). */
-  #arm(ptr: Deno.PointerObject): void {
-    if (this.#inFlight - this.#unsubmitted <= 0 || this.#waiting) return;
-    this.#waiting = true;
-    this.#sym.vb_ring_arm(ptr);
-    this.#sym.vb_ring_wait(ptr).then(this.#onWake);
+  #needsWait(): boolean {
+    return this.#inFlight > this.#unsubmitted;
   }
 
-  #onWake = (rc: number): void => {
-    this.#waiting = false;
+  /** The thread's wait returned: submit, drain; true while more is due. */
+  #onWake(): boolean {
     const ptr = this.#ptr;
-    if (ptr === null) return; // closed meanwhile: close() settled everything
-    this.#wakeups++;
-    this.#submit(ptr);
-    const reaped = this.#drain(ptr);
-    // A failing wait (rc < 0) that brought nothing must not spin: look
-    // again a little later.
-    if (rc < 0 && reaped === 0) {
-      setTimeout(() => {
-        if (this.#ptr !== null) this.#arm(this.#ptr);
-      }, 1);
-      return;
+    if (ptr === null) return false;
+    if (this.#cork === 0) this.#submit(ptr); // every drain submits first (cancel safety)
+    if (this.#drain(ptr) > 0) {
+      this.#wakeups++;
+      // Continuations of what settled issue their requests in the coming
+      // microtasks: gather them into one submit.
+      this.#scheduleFlush();
     }
-    this.#arm(ptr);
-  };
+    return this.#needsWait();
+  }
 
   /** Settles every ready completion; returns how many. */
   #drain(ptr: Deno.PointerObject): number {
@@ -405,86 +663,107 @@ export class Ring implements Disposable {
     let total = 0;
     for (;;) {
       const n = this.#sym.vb_ring_reap(ptr, 0);
-      for (let i = 0; i < n; i++) this.#settle(cqes[2 * i], cqes[2 * i + 1]);
+      for (let i = 0; i < 3 * n; i += 3) this.#settle(cqes[i], cqes[i + 1], cqes[i + 2]);
       if (n > 0) total += n;
       if (n < this.#cqeCap) return total;
     }
   }
 
-  /** Removes a request from the table; its buffer stops being busy unless
+  /** Removes a request from the table and lets go of what it held, unless
    * `keepBusy` (the kernel may still be using it). */
-  #take(slot: number, keepBusy = false): Pending | undefined {
+  #take(slot: number, keepBusy: boolean): Req | undefined {
     const p = this.#pending[slot];
     if (p === undefined) return undefined;
     this.#pending[slot] = undefined;
     this.#freeSlots.push(slot);
     this.#inFlight--;
     this.#completed++;
-    if (!keepBusy) p.buf?.[kBusy](-1);
+    if (!keepBusy) release(p);
     return p;
   }
 
-  #settle(slot: number, res: number): void {
-    const p = this.#take(slot);
+  #settle(slot: number, res: number, flags: number): void {
+    const p = this.#pending[slot];
     if (p === undefined) return;
-    if (res >= 0) p.resolve(res);
-    else p.reject(ioError(res, p.op, p.fd, p.offset, p.length, p.direct));
+    if (p.onComplete !== null) {
+      if ((flags & CqeFlag.MORE) === 0) this.#take(slot, false);
+      callHandler(p.onComplete, res, flags, false);
+      return;
+    }
+    this.#take(slot, false);
+    if (res >= 0) p.resolve!(res);
+    else p.reject!(ioError(res, p));
   }
 
-  #settleClosed(slot: number, res: number, keepBusy: boolean): void {
-    const p = this.#take(slot, keepBusy);
+  #settleClosed(slot: number, res: number, flags: number, keepBusy: boolean): void {
+    const p = this.#pending[slot];
     if (p === undefined) return;
+    if (p.onComplete !== null) {
+      if ((flags & CqeFlag.MORE) === 0) this.#take(slot, keepBusy);
+      callHandler(p.onComplete, res, flags, true);
+      return;
+    }
+    this.#take(slot, keepBusy);
+    // The kernel did it: the result stands.
+    if (res >= 0 && !keepBusy) return p.resolve!(res);
     const what = res >= 0 ? `completed with ${res} bytes` : `ended with ${errnoName(res)}`;
-    p.reject(
+    p.reject!(
       new RingClosedError(`the ring was closed while this request was in flight (${what})`, res),
     );
   }
+}
+
+/** Takes the holds of a generic request; throws (holding nothing) when one
+ * is released or closed. */
+function acquire(p: Req): void {
+  const bufs = p.bufs;
+  let i = 0;
+  try {
+    if (bufs !== null) { for (; i < bufs.length; i++) bufs[i][kBusy](1); }
+    p.file?.[kHold](1);
+    try {
+      p.conn?.[kHold](1);
+    } catch (e) {
+      p.file?.[kHold](-1);
+      throw e;
+    }
+  } catch (e) {
+    while (i-- > 0) bufs![i][kBusy](-1);
+    throw e;
+  }
+}
+
+function release(p: Req): void {
+  p.buf?.[kBusy](-1);
+  const bufs = p.bufs;
+  if (bufs !== null) { for (let i = 0; i < bufs.length; i++) bufs[i][kBusy](-1); }
+  p.file?.[kHold](-1);
+  p.conn?.[kHold](-1);
+}
+
+function callHandler(fn: CompleteFn, res: number, flags: number, closing: boolean): void {
+  try {
+    fn(res, flags, closing);
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "string") return `the string ${JSON.stringify(v.slice(0, 40))}`;
+  if (typeof v === "object") return (v as object).constructor?.name ?? "an object";
+  return typeof v;
 }
 
 function closedError(): RingClosedError {
   return new RingClosedError("the ring is closed: create a new Ring for more I/O");
 }
 
-/** The descriptor behind a RingFile, after O_DIRECT alignment checks. */
-function resolveFile(
-  file: RingFile,
-  offset: number,
-  length: number,
-): { fd: number; direct: boolean } | Error {
-  if (!Number.isInteger(offset) || offset < 0 || offset > Number.MAX_SAFE_INTEGER) {
-    return new RangeError(`fileOffset must be a non-negative integer, got ${offset}`);
-  }
-  if (typeof file === "number") {
-    if (!Number.isInteger(file) || file < 0 || file > 0x7fffffff) {
-      return new TypeError(`file must be a FileHandle or a file descriptor, got ${file}`);
-    }
-    return { fd: file, direct: false };
-  }
-  let fd;
-  try {
-    fd = file.fd;
-  } catch (e) {
-    return e as Error;
-  }
-  if (file.direct) {
-    const a = file.alignment;
-    if (offset % a !== 0 || length % a !== 0) {
-      return new RangeError(
-        `O_DIRECT file ${file.path} needs offsets and lengths that are multiples of ${a} bytes, got offset ${offset}, length ${length}`,
-      );
-    }
-  }
-  return { fd, direct: file.direct };
-}
-
-function ioError(
-  code: number,
-  op: number,
-  fd: number,
-  offset: number,
-  length: number,
-  direct: boolean,
-): IoError {
+function ioError(code: number, p: Req): IoError {
+  const { op, fd, offset, length, direct } = p;
   const name = errnoName(code);
   const verb = op === Op.READ ? "read" : "write";
   let hint = "";

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 12u
+#define VB_ABI_VERSION 13u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -341,6 +341,9 @@ enum { VB_OP_READ = 0, VB_OP_WRITE = 1 };
 /* user_data values at or above this are the ring's own (wake-ups, cancels)
  * and never reach vb_ring_completions. */
 #define VB_RING_INTERNAL_DATA 0xFFFFFFF0u
+/* user_data for internal SQEs that settle nothing (a cancel, a linked
+ * timeout): vb_ring_reap consumes their CQEs without reporting them. */
+#define VB_RING_UD_IGNORE 0xFFFFFFF1u
 
 /*
  * Creates an io_uring instance with `entries` SQEs (CQ twice that) and a
@@ -378,17 +381,62 @@ VB_API void vb_ring_arm(vb_ring *ring);
 /* Blocks until at least one completion is ready or the ring is closing.
  * Meant for a helper thread.  Each call must follow one vb_ring_arm. */
 VB_API int32_t vb_ring_wait(vb_ring *ring);
-/* Moves ready completions into the completions array as (user_data, res)
- * int32 pairs; returns how many (at most vb_ring_completions_cap).  With
- * wait != 0 it first blocks until one is ready (the closing path). */
-VB_API int32_t vb_ring_reap(vb_ring *ring, uint32_t wait);
+/* Moves ready completions into the completions array as (user_data, res,
+ * flags) int32 triples (flags are the CQE's: IORING_CQE_F_MORE, F_BUFFER,
+ * F_NOTIF...); returns how many (at most vb_ring_completions_cap).  With
+ * wait_ms != 0 it first blocks until one is ready, at most wait_ms
+ * milliseconds (-ETIME then; the closing path).  A CQ overflow held back by
+ * the kernel is flushed into the CQ when the CQ runs empty. */
+VB_API int32_t vb_ring_reap(vb_ring *ring, uint32_t wait_ms);
 VB_API int32_t *vb_ring_completions(vb_ring *ring);
 VB_API uint32_t vb_ring_completions_cap(vb_ring *ring);
 /* Asks the kernel to cancel every request in flight (they complete with
- * -ECANCELED, or normally if already past cancellation). */
+ * -ECANCELED, or normally if already past cancellation).  Requests prepared
+ * and not submitted yet are dropped (they never run, and post no CQE). */
 VB_API int32_t vb_ring_cancel_all(vb_ring *ring);
 /* Slots of the registered-buffer table. */
 VB_API uint32_t vb_ring_buf_slots(vb_ring *ring);
+/* Queues a poll for `events` (POLLIN...) on fd; multishot != 0 keeps it
+ * armed (each CQE then carries IORING_CQE_F_MORE until the last).  0 or
+ * -errno. */
+VB_API int32_t vb_ring_prep_poll(vb_ring *ring, int32_t fd, uint32_t events, uint32_t multishot,
+                                 uint32_t user_data);
+
+/* --- waiters: one blocking wait per thread for all its rings --------------
+ *
+ * A waiter is an eventfd registered with every ring attached to it
+ * (io_uring_register_eventfd): the kernel signals it whenever a CQE is
+ * posted in any of them, so one helper thread blocked in vb_waiter_wait
+ * serves any number of rings (Deno's blocking pool has 32 threads; one
+ * parked call per ring would starve it).  Only the owning thread prepares,
+ * submits and reaps; the helper only reads CQ indexes under the waiter's
+ * lock, and destroying a ring unlinks it under that lock, so a ring can be
+ * destroyed while the helper is parked without waiting for it. */
+typedef struct vb_waiter vb_waiter;
+/* The calling thread's waiter, made on first use (a thread-local). */
+VB_API int32_t vb_thread_waiter(vb_waiter **out);
+/* Attaches a ring to a waiter (once, before its first request). */
+VB_API int32_t vb_ring_set_waiter(vb_ring *ring, vb_waiter *waiter);
+/* Announces one coming vb_waiter_wait (on the owning thread), so that
+ * vb_waiter_shutdown can wait for the helper to leave. */
+VB_API void vb_waiter_arm(vb_waiter *waiter);
+/* Blocks until a ring of the waiter has a completion ready (or its CQ
+ * overflowed), vb_waiter_wake was called, or the waiter shuts down.  For a
+ * helper thread; each call follows one vb_waiter_arm.  0, 1 when woken by
+ * vb_waiter_wake / shutdown, or -errno. */
+VB_API int32_t vb_waiter_wait(vb_waiter *waiter);
+/* Makes a parked (or the next) vb_waiter_wait return at once. */
+VB_API void vb_waiter_wake(vb_waiter *waiter);
+/* Rings attached now. */
+VB_API uint32_t vb_waiter_rings(vb_waiter *waiter);
+/* Thread exit (e.g. a terminated Worker), from any thread: wakes the
+ * helper and waits for it to leave vb_waiter_wait, destroys every ring still
+ * attached (requests in flight are cancelled by the kernel), then frees the
+ * waiter.  When it is the calling thread's waiter, that thread gets a new
+ * one on its next vb_thread_waiter. */
+VB_API int32_t vb_waiter_shutdown(vb_waiter *waiter);
+/* vb_waiter_shutdown of the calling thread's waiter, if it has one. */
+VB_API int32_t vb_thread_shutdown(void);
 /* /proc/sys/kernel/io_uring_disabled (0, 1 or 2), or -1 when unreadable. */
 VB_API int32_t vb_io_uring_disabled(void);
 

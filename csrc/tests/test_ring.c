@@ -34,7 +34,7 @@ static int32_t read_one(vb_ring *r, int fd, void *buf, uint32_t len, int32_t ind
     int32_t rc = vb_ring_prep(r, VB_OP_READ, fd, buf, len, 0, index, 7);
     if (rc) return rc;
     if (vb_ring_submit(r) != 1) return -EIO;
-    if (vb_ring_reap(r, 1) != 1) return -EIO;
+    if (vb_ring_reap(r, 5000) != 1) return -EIO;
     int32_t *c = vb_ring_completions(r);
     return c[0] == 7 ? c[1] : -EIO;
 }

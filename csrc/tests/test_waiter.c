@@ -1,0 +1,138 @@
+/*
+ * test_waiter.c - one waiter for many rings: a helper thread parked in
+ * vb_waiter_wait wakes for a completion in any attached ring, a wake or a
+ * shutdown ends a parked wait, and destroying rings while the helper is
+ * parked returns at once (no spin on the helper).
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RINGS 64
+
+typedef struct {
+    vb_waiter *w;
+    _Atomic int rc;
+    _Atomic int done;
+} helper;
+
+static void *helper_main(void *arg) {
+    helper *h = arg;
+    atomic_store(&h->rc, vb_waiter_wait(h->w));
+    atomic_store(&h->done, 1);
+    return 0;
+}
+
+static void start(helper *h, pthread_t *th, vb_waiter *w) {
+    h->w = w;
+    atomic_store(&h->done, 0);
+    vb_waiter_arm(w);
+    REQUIRE(pthread_create(th, 0, helper_main, h) == 0);
+}
+
+/* Waits up to 2 s for the helper to return. */
+static int returned(helper *h) {
+    for (int i = 0; i < 2000 && !atomic_load(&h->done); i++) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, 0);
+    }
+    return atomic_load(&h->done);
+}
+
+static void waiter_many_rings_one_wait(void) {
+    vb_waiter *w;
+    REQUIRE(vb_waiter_shutdown(0) == VB_EINVAL);
+    REQUIRE(vb_thread_waiter(&w) == 0);
+    vb_waiter *again;
+    REQUIRE(vb_thread_waiter(&again) == 0 && again == w);
+    vb_ring *rings[RINGS];
+    int pipes[RINGS][2];
+    static uint8_t bufs[RINGS][8];
+    for (int i = 0; i < RINGS; i++) {
+        REQUIRE(vb_ring_create(4, 0, 0, &rings[i]) == 0);
+        CHECK_RC(vb_ring_set_waiter(rings[i], w), 0);
+        REQUIRE(pipe(pipes[i]) == 0);
+        CHECK_RC(vb_ring_prep(rings[i], VB_OP_READ, pipes[i][0], bufs[i], 8, -1, -1, (uint32_t)i), 0);
+        CHECK_RC(vb_ring_submit(rings[i]), 1);
+    }
+    CHECK_EQ(vb_waiter_rings(w), RINGS);
+    helper h;
+    pthread_t th;
+    /* Nothing ready: the helper stays parked. */
+    start(&h, &th, w);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, 0);
+    CHECK(!atomic_load(&h.done));
+    /* Data for the last ring wakes it. */
+    CHECK(write(pipes[RINGS - 1][1], "x", 1) == 1);
+    CHECK(returned(&h));
+    CHECK_EQ(atomic_load(&h.rc), 0);
+    pthread_join(th, 0);
+    CHECK_EQ(vb_ring_reap(rings[RINGS - 1], 0), 1);
+    CHECK_EQ(vb_ring_completions(rings[RINGS - 1])[0], RINGS - 1);
+    CHECK_EQ(vb_ring_completions(rings[RINGS - 1])[1], 1);
+    /* Parked again; vb_waiter_wake ends it without any ring ready. */
+    start(&h, &th, w);
+    nanosleep(&ts, 0);
+    CHECK(!atomic_load(&h.done));
+    vb_waiter_wake(w);
+    CHECK(returned(&h));
+    CHECK_EQ(atomic_load(&h.rc), 1);
+    pthread_join(th, 0);
+    /* Parked again; destroying rings under it returns at once. */
+    start(&h, &th, w);
+    for (int i = 0; i < RINGS / 2; i++) {
+        CHECK_RC(vb_ring_cancel_all(rings[i]), 1);
+        CHECK_EQ(vb_ring_reap(rings[i], 2000), 1); /* the read, -ECANCELED */
+        CHECK_EQ(vb_ring_completions(rings[i])[1], -ECANCELED);
+        CHECK_RC(vb_ring_destroy(rings[i]), 0);
+    }
+    CHECK_EQ(vb_waiter_rings(w), RINGS - RINGS / 2);
+    /* The shutdown (a thread exit) wakes the helper and takes the rest. */
+    CHECK_RC(vb_thread_shutdown(), 0);
+    CHECK(returned(&h));
+    pthread_join(th, 0);
+    for (int i = 0; i < RINGS; i++) {
+        close(pipes[i][0]);
+        close(pipes[i][1]);
+    }
+    vb_waiter *fresh;
+    REQUIRE(vb_thread_waiter(&fresh) == 0);
+    CHECK_EQ(vb_waiter_rings(fresh), 0);
+    CHECK_RC(vb_thread_shutdown(), 0);
+}
+
+/* Completions carry the CQE flags: a NOP has none; internal user_data is
+ * consumed without being reported. */
+static void ring_reap_reports_flags(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(4, 0, 0, &r) == 0);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    static uint8_t buf[4];
+    CHECK(write(p[1], "abcd", 4) == 4);
+    CHECK_RC(vb_ring_prep(r, VB_OP_READ, p[0], buf, 4, -1, -1, 5), 0);
+    CHECK_EQ(vb_ring_sq_space(r), 3);
+    CHECK_RC(vb_ring_submit(r), 1);
+    CHECK_RC(vb_ring_cancel_all(r), 1); /* UD_CANCEL: never reported */
+    CHECK_EQ(vb_ring_reap(r, 2000), 1);
+    int32_t *c = vb_ring_completions(r);
+    CHECK_EQ(c[0], 5);
+    CHECK_EQ(c[1], 4);
+    CHECK_EQ(c[2], 0);
+    /* The timed wait gives up. */
+    CHECK_EQ(vb_ring_reap(r, 10), -ETIME);
+    close(p[0]);
+    close(p[1]);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
+const test_case waiter_tests[] = {
+    TEST(waiter_many_rings_one_wait),
+    TEST(ring_reap_reports_flags),
+    TEST_END,
+};

@@ -1,0 +1,189 @@
+/*
+ * waiter.c - one blocking wait per thread for all of that thread's rings.
+ *
+ * Every ring of a thread registers the thread's eventfd with
+ * io_uring_register_eventfd, so the kernel signals it whenever it posts a
+ * CQE in any of them.  A binding parks ONE helper thread in vb_waiter_wait
+ * (Deno: one nonblocking FFI call per JS thread, however many rings), and
+ * when it returns drains every ring with fast calls.
+ *
+ * Concurrency argument:
+ * - The owning thread creates, attaches, destroys rings and reaps them; the
+ *   helper thread only (a) reads and writes the eventfd and (b) reads the
+ *   CQ indexes (ktail, khead) and SQ flags of attached rings, always under
+ *   `lock`.  vb_ring_destroy unlinks the ring under the same lock before it
+ *   unmaps anything, so the helper never touches a destroyed ring and
+ *   destroy never waits for the helper (it cannot spin on a parked call).
+ * - No lost wake-up: the helper first empties the eventfd, then looks at
+ *   every ring, and only then blocks in poll.  A CQE posted after the
+ *   emptying raises the counter again, so poll returns at once.
+ * - `kicked` (set by vb_waiter_wake, exchanged to 0 by the helper) and
+ *   `closing` make the helper return without any ring being ready; the
+ *   eventfd write that follows each of them ends a parked poll.
+ * - `armed` counts waits announced by the owning thread and not finished;
+ *   the helper's last touch of the waiter is its release-decrement, so
+ *   vb_waiter_shutdown may free the waiter once it reads 0 (acquire).
+ */
+#include "ring_internal.h"
+
+#include "veloq_buffer.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct vb_waiter {
+    int efd;
+    pthread_mutex_t lock; /* guards `rings` and each ring's next_in_waiter */
+    vb_ring *rings;
+    uint32_t count;
+    _Atomic uint32_t armed;
+    _Atomic int kicked;
+    _Atomic int closing;
+};
+
+static _Thread_local vb_waiter *thread_waiter;
+
+static int32_t waiter_create(vb_waiter **out) {
+    vb_waiter *w = calloc(1, sizeof *w);
+    if (!w) return VB_ENOMEM;
+    w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->efd < 0) {
+        int32_t rc = -errno;
+        free(w);
+        return rc;
+    }
+    pthread_mutex_init(&w->lock, 0);
+    *out = w;
+    return 0;
+}
+
+int32_t vb_thread_waiter(vb_waiter **out) {
+    if (!out) return VB_EINVAL;
+    if (!thread_waiter) {
+        int32_t rc = waiter_create(&thread_waiter);
+        if (rc < 0) return rc;
+    }
+    *out = thread_waiter;
+    return 0;
+}
+
+int32_t vb_ring_set_waiter(vb_ring *r, vb_waiter *w) {
+    if (!r || !w || r->waiter) return VB_EINVAL;
+    int rc = io_uring_register_eventfd(&r->uring, w->efd);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&w->lock);
+    r->waiter = w;
+    r->next_in_waiter = w->rings;
+    w->rings = r;
+    w->count++;
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+void vb_waiter_unlink(vb_ring *r) {
+    vb_waiter *w = r->waiter;
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    for (vb_ring **p = &w->rings; *p; p = &(*p)->next_in_waiter) {
+        if (*p == r) {
+            *p = r->next_in_waiter;
+            w->count--;
+            break;
+        }
+    }
+    r->waiter = 0;
+    r->next_in_waiter = 0;
+    pthread_mutex_unlock(&w->lock);
+    /* The eventfd stays registered until io_uring_queue_exit; a signal it
+     * still sends is one spurious count, emptied by the next wait. */
+}
+
+uint32_t vb_waiter_rings(vb_waiter *w) {
+    pthread_mutex_lock(&w->lock);
+    uint32_t n = w->count;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+void vb_waiter_arm(vb_waiter *w) { atomic_fetch_add_explicit(&w->armed, 1, memory_order_relaxed); }
+
+/* A ring has CQEs to reap, or overflowed ones to flush in.  The indexes
+ * are the kernel's and the owning thread's: read them atomically. */
+static int ring_ready(vb_ring *r) {
+    unsigned tail = __atomic_load_n(r->uring.cq.ktail, __ATOMIC_ACQUIRE);
+    unsigned head = __atomic_load_n(r->uring.cq.khead, __ATOMIC_RELAXED);
+    if (tail != head) return 1;
+    return (__atomic_load_n(r->uring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+static int any_ready(vb_waiter *w) {
+    int ready = 0;
+    pthread_mutex_lock(&w->lock);
+    for (vb_ring *r = w->rings; r && !ready; r = r->next_in_waiter) ready = ring_ready(r);
+    pthread_mutex_unlock(&w->lock);
+    return ready;
+}
+
+int32_t vb_waiter_wait(vb_waiter *w) {
+    int32_t rc = 0;
+    for (;;) {
+        uint64_t count;
+        while (read(w->efd, &count, sizeof count) > 0) {
+        } /* EAGAIN once empty */
+        if (atomic_load_explicit(&w->closing, memory_order_acquire) ||
+            atomic_exchange_explicit(&w->kicked, 0, memory_order_acq_rel)) {
+            rc = 1;
+            break;
+        }
+        if (any_ready(w)) break;
+        struct pollfd pfd = {.fd = w->efd, .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&w->armed, 1, memory_order_release);
+    return rc;
+}
+
+void vb_waiter_wake(vb_waiter *w) {
+    atomic_store_explicit(&w->kicked, 1, memory_order_release);
+    uint64_t one = 1;
+    ssize_t n = write(w->efd, &one, sizeof one); /* EAGAIN only at 2^64-2: already readable */
+    (void)n;
+}
+
+int32_t vb_waiter_shutdown(vb_waiter *w) {
+    if (!w) return VB_EINVAL;
+    atomic_store_explicit(&w->closing, 1, memory_order_seq_cst);
+    uint64_t one = 1;
+    ssize_t n = write(w->efd, &one, sizeof one);
+    (void)n;
+    while (atomic_load_explicit(&w->armed, memory_order_acquire) != 0) {
+        struct timespec ts = {0, 50 * 1000};
+        nanosleep(&ts, 0);
+    }
+    /* No helper inside any more: destroy what is left (destroy unlinks). */
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        vb_ring *r = w->rings;
+        pthread_mutex_unlock(&w->lock);
+        if (!r) break;
+        vb_ring_destroy(r);
+    }
+    if (thread_waiter == w) thread_waiter = 0;
+    close(w->efd);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return 0;
+}
+
+int32_t vb_thread_shutdown(void) {
+    if (!thread_waiter) return 0;
+    return vb_waiter_shutdown(thread_waiter);
+}
