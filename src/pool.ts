@@ -685,7 +685,7 @@ export abstract class NativePool implements BufPool {
     }
     if (live > 0) {
       throw new PoolBusyError(
-        `pool "${this.name}" still has ${live} live buffer(s): release them before close()`,
+        `pool "${this.name}" still has ${live} live buffer(s): release them before close() (a buffer released while ring I/O uses it stays live until that I/O settles: await it, or close the ring)`,
         live,
       );
     }

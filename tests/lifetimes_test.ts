@@ -19,6 +19,7 @@ import {
   PoolBusyError,
   Ring,
 } from "../mod.ts";
+import { hasIpcLock } from "./helpers.ts";
 
 const KiB = 1024;
 const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
@@ -279,6 +280,28 @@ Deno.test("item 8: allocAsync keeps waiting when growth cannot be registered", a
     console.warn = warn;
   }
 });
+
+for (const mode of ["precheck", "kernel"]) {
+  Deno.test(`item 8: allocAsync waits when growth is refused by RLIMIT_MEMLOCK (${mode})`, async () => {
+    const probe = new URL("./fixtures/memlock_wait_probe.ts", import.meta.url).pathname;
+    const limit = 1536 * KiB; // the first 1 MiB arena fits, a second does not
+    const prefix = [
+      "prlimit",
+      `--memlock=${limit}:${limit}`,
+      ...(hasIpcLock() ? ["setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"] : []),
+    ];
+    const args = [...prefix, Deno.execPath(), "run", "--allow-ffi", "--allow-env", probe];
+    if (mode === "kernel") args.push("kernel");
+    const out = await new Deno.Command(args[0], {
+      args: args.slice(1),
+      stderr: "piped",
+      signal: AbortSignal.timeout(30000),
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+    assert.deepEqual(r, { ok: true, before: "", served: true, failedGrowths: 1, warning: true });
+  });
+}
 
 // --- item 9: first come, first served by block ----------------------------
 
