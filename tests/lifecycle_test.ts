@@ -10,20 +10,19 @@
  * VB_LIFECYCLE_RUNS (runs, default 4), VB_LIFECYCLE_STEPS (steps per run,
  * default 300), VB_LIFECYCLE_RANDOM=1 (random seeds instead of 1..RUNS),
  * VB_LIFECYCLE_LONG=1 (the task's defaults), VB_LIFECYCLE_VERBOSE=1 (print
- * every step), VB_LC_FILECLOSE=1 (close files with requests in flight, off
- * until issue 13 item 1 is on main).
+ * every step).
  */
 import { type Families, runLifecycle } from "./lifecycle/model.ts";
 
 /** Families gated on fixes: true once main has them. */
 const families: Families = {
-  // Issue 13 item 1 (w14): a FileHandle closed with requests in flight
-  // defers close(2) until they settle. Off until it lands on main.
-  closeFileInFlight: Deno.env.get("VB_LC_FILECLOSE") === "1",
+  // Issue 13 item 1 (w14, on main): a FileHandle closed with requests in
+  // flight defers close(2) until they settle; new requests are refused.
+  closeFileInFlight: true,
   closeRingInFlight: true,
-  // Issue 13 item 11 (w14): ring.close() resolves requests the kernel
-  // completed. Off until it lands: a completed request may still reject.
-  closedRingResolvesCompleted: false,
+  // Issue 13 item 11 (w14, on main): ring.close() resolves requests the
+  // kernel completed.
+  closedRingResolvesCompleted: true,
   // Issue 13 item 5 (w13b, on main): a terminated Worker's attached view is
   // reclaimed at thread exit (what it held freed), so the pool can close.
   terminateAttached: true,

@@ -529,6 +529,20 @@ export async function runLifecycle(
       f.handle.close();
       f.closed = true;
       note(`close file ${f.id}${f.inFlight ? ` (${f.inFlight} in flight)` : ""}`);
+      // A new request on the closed handle is refused, holding nothing.
+      const bs = idle(), rs = openRings();
+      if (bs.length && rs.length) {
+        const b = pick(bs);
+        const what = `read buf ${b.id} on closed file ${f.id}`;
+        const req = track(what, pick(rs).ring.read(f.handle, b.buf, 0, PAGE));
+        req.promise.then(
+          guard(() => {
+            settleOnce(req);
+            fail(`${what}: resolved`);
+          }),
+          guard(() => settleOnce(req)),
+        );
+      }
       newFile(); // likely the same fd number
     }],
     ["closeRing", 1, () => {
