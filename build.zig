@@ -81,6 +81,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_thread_exit.c",
             "csrc/tests/test_ring_ops.c",
             "csrc/tests/test_shared.c",
+            "csrc/tests/test_edges.c",
         },
         .flags = &c_flags,
     });

@@ -300,7 +300,11 @@ static int32_t buddy_check(void *self, char *msg, size_t n) {
     if (live != b->live)
         return vb_corrupt(msg, n, "buddy: %u live blocks found, %u counted", live, b->live);
 
-    /* 2. Free lists hold exactly the free heads, with sound links. */
+    /* 2. Free lists hold exactly the free heads, with sound links; no
+     * list above max_order claims blocks (alloc would take its head).
+     * [issue 12 item 10] */
+    if (b->nonempty >> b->max_order >> 1)
+        return vb_corrupt(msg, n, "buddy: nonempty bitmap %#x has orders above %u", b->nonempty, b->max_order);
     for (uint32_t k = 0; k <= b->max_order; k++) {
         uint32_t count = 0, prev = NIL;
         for (uint32_t p = b->head[k]; p != NIL; prev = p, p = b->next[p]) {

@@ -125,11 +125,17 @@ static int32_t hybrid_reuse_nobits(void *self, uint32_t page, uint32_t size, uin
 
 /* --- the rest of the vtable ------------------------------------------------ */
 
+/* Without the bitset a block is live when it is not on its class's free
+ * stack: a walk of the stack, for queries only (never the hot path).
+ * [issue 12 item 12] */
 static uint32_t hybrid_capacity(void *self, uint32_t page) {
     hybrid *h = self;
-    if (page >= h->npages || !h->bitset) return 0;
-    if (h->page_class[page] == INSIDE || !bit_get(h->live, page)) return 0;
-    return h->cls[h->page_class[page]].size;
+    if (page >= h->npages || h->page_class[page] == INSIDE) return 0;
+    const hclass *c = &h->cls[h->page_class[page]];
+    if (h->bitset) return bit_get(h->live, page) ? c->size : 0;
+    for (uint32_t s = 0; s < c->top; s++)
+        if (c->stack[s] == page) return 0;
+    return c->size;
 }
 
 static uint64_t hybrid_live(void *self) {
@@ -234,6 +240,11 @@ static int32_t hybrid_check(void *self, char *msg, size_t n) {
         page += c->count * (c->size >> VB_PAGE_SHIFT);
     }
     if (page != h->npages) return vb_corrupt(msg, n, "hybrid: slabs cover %u of %u pages", page, h->npages);
+    uint64_t blocks = 0;
+    for (uint32_t i = 0; i < h->nclasses; i++) blocks += h->cls[i].count;
+    if (blocks != h->nblocks) /* hybrid_live counts from nblocks [issue 12 item 10] */
+        return vb_corrupt(msg, n, "hybrid: classes hold %llu blocks, nblocks says %u", (unsigned long long)blocks,
+                          h->nblocks);
     const hclass *inside = &h->cls[INSIDE];
     if (inside->size || inside->min_size || inside->count)
         return vb_corrupt(msg, n, "hybrid: the INSIDE class is not empty");
@@ -290,7 +301,9 @@ int32_t vb_hybrid_new(const uint32_t *sizes, const uint32_t *counts, uint32_t nc
         total_pages += (uint64_t)counts[i] * (sizes[i] / VB_PAGE_SIZE);
         nblocks += counts[i];
     }
-    if (total_pages * VB_PAGE_SIZE > VB_HYBRID_MAX_ARENA) return VB_ERANGE;
+    /* In pages: 16 classes x (2^32 - 1) blocks x 2^18 pages stay far below
+     * 2^64, but times VB_PAGE_SIZE they could wrap. [issue 12 item 3] */
+    if (total_pages > VB_HYBRID_MAX_ARENA / VB_PAGE_SIZE) return VB_ERANGE;
     uint32_t npages = (uint32_t)total_pages;
     uint32_t max_pages = sizes[nclasses - 1] / VB_PAGE_SIZE;
 

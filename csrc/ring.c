@@ -128,14 +128,28 @@ int32_t vb_ring_destroy(vb_ring *r) {
     return 0;
 }
 
+/* A file offset from a double: -1 (the file position, u64 -1 for the
+ * kernel) or a whole number in [0, 2^64).  Anything else (NaN, other
+ * negatives, fractions, 2^64 and above) is refused: casting it would be
+ * undefined behaviour. [issue 12 item 11] */
+static int file_offset(double v, uint64_t *out) {
+    if (v == -1.0) {
+        *out = (uint64_t)-1;
+        return 0;
+    }
+    if (!(v >= 0) || v >= 18446744073709551616.0 || v != __builtin_trunc(v)) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 int32_t vb_ring_prep(vb_ring *r, uint32_t op, int32_t fd, uint8_t *buf, uint32_t len,
                      double offset, int32_t buf_index, uint32_t user_data) {
-    if (!buf || op > VB_OP_WRITE || user_data >= VB_RING_INTERNAL_DATA) return VB_EINVAL;
+    uint64_t off;
+    if (!buf || op > VB_OP_WRITE || user_data >= VB_RING_INTERNAL_DATA || file_offset(offset, &off))
+        return VB_EINVAL;
     if (buf_index >= (int32_t)r->table.slots) return VB_EINVAL;
     struct io_uring_sqe *sqe = vb_ring_sqe(r);
     if (!sqe) return -EBUSY;
-    /* -1 as u64: "use and advance the file position" for read/write. */
-    uint64_t off = offset < 0 ? (uint64_t)-1 : (uint64_t)offset;
     if (buf_index >= 0) {
         if (op == VB_OP_READ) io_uring_prep_read_fixed(sqe, fd, buf, len, off, buf_index);
         else io_uring_prep_write_fixed(sqe, fd, buf, len, off, buf_index);

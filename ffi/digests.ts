@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "ed85d8b70df492439cd8fb3db94a9ebc5e3fb8a023dc61d0305b789f6dedd5a8",
-  "aarch64-linux": "f4d46d0097526061d54f6f57c9d42a2b6ea532b169ffef07e8494ddedb561a38",
+  "x86_64-linux": "140e2302b289654f00c5e604cd416bcda1700ceca1be2140cbcf14784f992209",
+  "aarch64-linux": "483b4ff27ecc5cf6d4b990fe0def3aa9eee0007e21f6047e59de9b6777a1d5f1",
 };

@@ -822,7 +822,7 @@ static void op_create_raw(reader *r) {
                 want = VB_EINVAL;
             pages += (uint64_t)counts[i] * (sizes[i] / PAGE);
         }
-        if (!want && pages * PAGE > (1ull << 30)) want = VB_ERANGE;
+        if (!want && pages > (1ull << 30) / PAGE) want = VB_ERANGE; /* in pages: no wrap */
         if (!want) first = sizes[0];
         rc = vb_hybrid_create(sizes, counts, n, rd8(r) & VB_FLAG_FALLBACK_ON_EXHAUSTED, &p);
         trace("hybrid_create(%u classes) -> %d", n, rc);

@@ -366,8 +366,9 @@ enum {
 VB_API int32_t vb_ring_destroy(vb_ring *ring);
 
 /* Queues one read or write.  buf_index >= 0 makes it READ_FIXED /
- * WRITE_FIXED on that registered buffer; offset < 0 means the file
- * position.  A full SQ is submitted first.  0 or -errno. */
+ * WRITE_FIXED on that registered buffer; offset -1 means the file
+ * position, else a whole number below 2^64 (VB_EINVAL otherwise: NaN,
+ * other negatives, fractions).  0 or -errno. */
 VB_API int32_t vb_ring_prep(vb_ring *ring, uint32_t op, int32_t fd, uint8_t *buf, uint32_t len,
                             double offset, int32_t buf_index, uint32_t user_data);
 /* Submits queued SQEs; the number submitted or -errno.  Every submitted

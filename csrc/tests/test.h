@@ -43,6 +43,7 @@ extern const test_case ring_ops_tests[];
 extern const test_case thread_exit_tests[];
 extern const test_case shared_tests[];
 extern const test_case waiter_tests[];
+extern const test_case edge_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 

@@ -533,6 +533,12 @@ static void buddy_check_detects_corruption(void) {
     CHECK_POOL(p);
     CHECK(vb_pool_last_error(p)[0] == 0);
 
+    uint32_t saved_nonempty = b->nonempty; /* a list above max_order [issue 12 item 10] */
+    b->nonempty |= 1u << (b->max_order + 1);
+    CHECK_CORRUPT(p, "above");
+    b->nonempty = saved_nonempty;
+    CHECK_POOL(p);
+
     b->live++; /* a count that disagrees with the blocks */
     CHECK_CORRUPT(p, "live");
     b->live--;

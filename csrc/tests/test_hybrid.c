@@ -456,6 +456,11 @@ static void hybrid_check_detects_corruption(void) {
     REQUIRE(live == 0 && c->top == 3); /* block 0 of class 0 */
     CHECK_POOL(p);
 
+    hy->nblocks++; /* a block count the classes do not have [issue 12 item 10] */
+    CHECK_CORRUPT(p, "nblocks");
+    hy->nblocks--;
+    CHECK_POOL(p);
+
     c->stack[c->top++] = c->stack[0]; /* a free block stacked twice */
     CHECK_CORRUPT(p, "stacked twice");
     c->top--;
