@@ -50,6 +50,12 @@ export {
   type RingStats,
 } from "./src/ring.ts";
 export { FileHandle, openFile, type OpenFileOptions } from "./src/file.ts";
+export type {
+  FallocateOptions,
+  FsyncOptions,
+  ReadWriteOptions,
+  RequestOptions,
+} from "./src/file_ops.ts";
 export {
   BufferBusyError,
   BufferReleasedError,

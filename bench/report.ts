@@ -22,6 +22,8 @@
  * `deno run bench/io_bench.ts --json PATH` (O_DIRECT reads beside fio).
  * Each stored file holds the machine, the date and the exact command.
  */
+import { durableSection } from "./report_durable.ts";
+
 // --- the stored files -----------------------------------------------------------
 
 /** Where and when a run was made. */
@@ -761,6 +763,13 @@ async function main(): Promise<void> {
     c = await runC(m);
     io = await runIo(m);
   }
+  const durable = await durableSection({
+    root: ROOT,
+    outDir,
+    from: FROM ? (FROM.startsWith("/") ? FROM : `${ROOT}/${FROM}`) : null,
+    quick: QUICK,
+    skip: NO_IO,
+  }); // bench/report_durable.ts
   const written: string[] = [];
   const write = async (name: string, text: string) => {
     await Deno.writeTextFile(`${outDir}/${name}`, text);
@@ -771,11 +780,14 @@ async function main(): Promise<void> {
   if (c) await write("c_bench.json", json(c));
   if (io) await write("io_bench.json", json(io));
   await write("chart.svg", chart(pool));
-  await write("results.md", "# Benchmark results\n\n" + markdown(pool, c, io, "chart.svg"));
+  await write(
+    "results.md",
+    "# Benchmark results\n\n" + markdown(pool, c, io, "chart.svg") + durable,
+  );
   // deno fmt lays the tables out, so `deno fmt --check` passes on them.
   await run(Deno.execPath(), ["fmt", "--quiet", ...written]);
   if (!NO_README) {
-    await updateReadme(await formatMarkdown(markdown(pool, c, io, `${OUT}/chart.svg`)));
+    await updateReadme(await formatMarkdown(markdown(pool, c, io, `${OUT}/chart.svg`) + durable));
   }
   const mdPath = `${outDir}/results.md`;
   console.log(await Deno.readTextFile(mdPath));

@@ -392,7 +392,9 @@ async function demo(): Promise<void> {
   try {
     const wal = await Wal.open(path);
     const t0 = performance.now();
-    const ids = await Promise.all(Array.from({ length: 1000 }, (_, i) => wal.append(payloadFor(i))));
+    const ids = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => wal.append(payloadFor(i))),
+    );
     const ms = performance.now() - t0;
     console.log(
       `appended ${ids.length} records in ${wal.batchesWritten} batches (group commit) in ${

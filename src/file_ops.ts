@@ -40,6 +40,7 @@ import {
   kRequest,
   kReserve,
   kRingPtr,
+  type RawBuffer,
   type RequestHold,
   type Ring,
   type RingFile,
@@ -85,7 +86,6 @@ const ECANCELED = -125;
 const ETIME = -62;
 const IOSQE_IO_LINK = 1 << 2;
 const OP_READ = 0;
-const OP_WRITE = 1;
 const MAX_IOVECS = 1024;
 const MAX_TIMEOUT_MS = 2 ** 31;
 
@@ -148,6 +148,11 @@ interface Chain {
 }
 
 const chains = new WeakMap<Ring, Chain>();
+/** Chains open (corked) on any ring of this thread: a cheap test for
+ * {@linkcode beforeOtherRequest}. */
+let openChains = 0;
+/** True while this module queues its own SQEs. */
+let preparing = false;
 
 function chainOf(ring: Ring): Chain {
   let c = chains.get(ring);
@@ -161,7 +166,16 @@ function chainOf(ring: Ring): Chain {
 /** True while a link from a previous file request is pending on `ring`
  * (read/write must then come through here). */
 export function linkPending(ring: Ring): boolean {
-  return chains.get(ring)?.tail != null;
+  return linkTails > 0 && chains.get(ring)?.tail != null;
+}
+
+/** Rings of this thread whose next file request is linked: lets plain
+ * read/write skip the lookup above (one compare on their hot path). */
+let linkTails = 0;
+
+function setTail(chain: Chain, r: FileReq | null): void {
+  if ((chain.tail === null) !== (r === null)) linkTails += r === null ? -1 : 1;
+  chain.tail = r;
 }
 
 /** Ends the kernel chain being built: what is queued goes to the kernel
@@ -173,8 +187,16 @@ export function closeChain(ring: Ring): void {
   const c = chains.get(ring);
   if (c === undefined || !c.open) return;
   c.open = false;
+  openChains--;
   ring[kCork](-1);
   ring.submit();
+}
+
+/** Called by the ring before an SQE that does not come from here (a
+ * network request, another module's cancel): it must not land inside an
+ * open chain, where the kernel would link it. */
+export function beforeOtherRequest(ring: Ring): void {
+  if (openChains > 0 && !preparing) closeChain(ring);
 }
 
 let sym: VeloqLib["symbols"] | null = null;
@@ -207,7 +229,7 @@ function request(
   r.reject = reject;
   const chain = chainOf(ring);
   const pred = chain.tail;
-  chain.tail = null;
+  setTail(chain, null);
   if (signal?.aborted) {
     // Never starts; a request linked to it fails like after any failure.
     r.aborted = true;
@@ -230,7 +252,7 @@ function request(
       pred.next = r;
     }
   }
-  if (link) chain.tail = r;
+  if (link) setTail(chain, r);
   return promise;
 }
 
@@ -263,6 +285,7 @@ function send(r: FileReq, continuing: boolean): void {
     // Hold the submit until the chain's next request is made (in this
     // synchronous run) or the run ends.
     chain.open = true;
+    openChains++;
     ring[kCork](1);
     const gen = ++chain.gen;
     queueMicrotask(() => {
@@ -271,6 +294,35 @@ function send(r: FileReq, continuing: boolean): void {
   }
   const linkAfter = r.link;
   const timed = r.timeout !== undefined;
+  // The op and its timeout go out together (an idle ring submits a lone
+  // request at once, which would leave the timeout nothing to time).
+  const cork = timed && !chain.open;
+  if (cork) ring[kCork](1);
+  try {
+    sendSqes(r, linkAfter, timed);
+  } finally {
+    if (cork) ring[kCork](-1);
+  }
+  // r ends the chain it continued: the chain is complete, submit may go.
+  if (chain.open && !r.link && r.state === IN_KERNEL) {
+    chain.open = false;
+    openChains--;
+    ring[kCork](-1);
+  }
+}
+
+/** Queues r's SQE (and its link timeout's). */
+function sendSqes(r: FileReq, linkAfter: boolean, timed: boolean): void {
+  preparing = true;
+  try {
+    sendSqesNow(r, linkAfter, timed);
+  } finally {
+    preparing = false;
+  }
+}
+
+function sendSqesNow(r: FileReq, linkAfter: boolean, timed: boolean): void {
+  const ring = r.ring;
   let ud;
   try {
     ud = ring[kRequest](
@@ -318,11 +370,6 @@ function send(r: FileReq, continuing: boolean): void {
     );
     if (tud < 0) r.timed = false; // cannot happen (room reserved): runs untimed
   }
-  // r ends the chain it continued: the chain is complete, submit may go.
-  if (chain.open && !r.link) {
-    chain.open = false;
-    ring[kCork](-1);
-  }
 }
 
 /** r failed before reaching the kernel: a chain it was to continue ends
@@ -341,7 +388,7 @@ function sendFallback(r: FileReq): void {
     return finishWith(r, e);
   }
   r.state = IN_KERNEL;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   if (r.timeout !== undefined) {
     timer = setTimeout(() => {
       r.tres = ETIME;
@@ -372,7 +419,12 @@ function abort(r: FileReq): void {
   const ring = r.ring;
   closeChain(ring); // no cancel SQE in the middle of a chain
   const target = r.ud;
-  ring[kInternal]((ptr, u) => native().vb_op_cancel(ptr, target, u));
+  preparing = true;
+  try {
+    ring[kInternal]((ptr, u) => native().vb_op_cancel(ptr, target, u));
+  } finally {
+    preparing = false;
+  }
   ring.submit();
 }
 
@@ -610,7 +662,8 @@ export function vectored(
         native().vb_op_vec(ptr, op, fd, iov, bufs.length, fileOffset, index < 0 ? -1 : index, ud),
       hold: { file: handle, bufs },
       expect: total,
-      what: `${verb} of ${total} bytes in ${bufs.length} buffers at offset ${fileOffset} on fd ${fd}`,
+      what:
+        `${verb} of ${total} bytes in ${bufs.length} buffers at offset ${fileOffset} on fd ${fd}`,
       direct: handle?.direct ?? false,
       keep: iov,
     };
@@ -645,10 +698,52 @@ export function readWrite(
       prep: (ptr, ud) => native().vb_ring_prep(ptr, op, fd, bytes, len, fileOffset, index, ud),
       hold: { file: handle, bufs: [buf] },
       expect: len,
-      what: `${op === OP_READ ? "read" : "write"} of ${len} bytes at offset ${fileOffset} on fd ${fd}`,
+      what: `${
+        op === OP_READ ? "read" : "write"
+      } of ${len} bytes at offset ${fileOffset} on fd ${fd}`,
       direct: handle?.direct ?? false,
     };
     return request(ring, spec, options, ["length"]);
+  });
+}
+
+/** `ring.readRaw` / `ring.writeRaw` with request options. */
+export function rawReadWrite(
+  ring: Ring,
+  op: 0 | 1,
+  file: RingFile,
+  raw: RawBuffer,
+  fileOffset: number,
+  options: RequestOptions | undefined,
+): Promise<number> {
+  return rejecting(() => {
+    if (typeof raw !== "object" || raw === null) {
+      throw new TypeError("raw must be { pointer, length, bufIndex }");
+    }
+    const { pointer, length, bufIndex } = raw;
+    if (typeof pointer !== "object" || pointer === null) {
+      throw new TypeError("raw.pointer must be a non-null Deno.PointerObject");
+    }
+    if (!Number.isInteger(length) || length < 0 || length > 0x7fffffff) {
+      throw new RangeError(`raw length must be 0 to ${0x7fffffff}, got ${length}`);
+    }
+    if (!Number.isInteger(bufIndex) || bufIndex < -1 || bufIndex >= ring.bufferSlots) {
+      throw new RangeError(`raw bufIndex must be -1 or a slot below ${ring.bufferSlots}`);
+    }
+    fileSize("fileOffset", fileOffset);
+    const { fd, handle } = target(file);
+    checkDirect(handle, fileOffset, [length]);
+    const spec: Spec = {
+      prep: (ptr, ud) =>
+        native().vb_ring_prep_ptr(ptr, op, fd, pointer, length, fileOffset, bufIndex, ud),
+      hold: { file: handle },
+      expect: length,
+      what: `${
+        op === OP_READ ? "read" : "write"
+      } of ${length} raw bytes at offset ${fileOffset} on fd ${fd}`,
+      direct: handle?.direct ?? false,
+    };
+    return request(ring, spec, options, []);
   });
 }
 
@@ -672,7 +767,9 @@ export function fallocate(
       prep: (ptr, ud) => native().vb_op_fallocate(ptr, fd, flags, offset, length, ud),
       hold: { file: handle },
       expect: -1,
-      what: `fallocate${punchHole ? " (punch hole)" : keepSize ? " (keep size)" : ""} of ${length} bytes at offset ${offset} on fd ${fd}`,
+      what: `fallocate${
+        punchHole ? " (punch hole)" : keepSize ? " (keep size)" : ""
+      } of ${length} bytes at offset ${offset} on fd ${fd}`,
       direct: false,
     };
     return request(ring, spec, options, ["keepSize", "punchHole"]).then(toVoid);

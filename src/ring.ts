@@ -65,6 +65,13 @@ import { type ThreadWaiter, threadWaiter, type WaitClient } from "./thread_waite
 import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
+import * as fileOps from "./file_ops.ts";
+import type {
+  FallocateOptions,
+  FsyncOptions,
+  ReadWriteOptions,
+  RequestOptions,
+} from "./file_ops.ts";
 
 /** Options of {@linkcode Ring}. */
 export interface RingOptions {
@@ -269,16 +276,38 @@ export class Ring implements Disposable {
    * The buffer cannot be released until the promise settles, and the file
    * is held open until then (a close() is deferred). Bad arguments give a
    * rejected promise (TypeError / RangeError), never a synchronous throw.
+   *
+   * The 4th argument is `length` or {@linkcode ReadWriteOptions}
+   * `{ length, signal, timeout, link }` (see {@linkcode RequestOptions}).
    */
-  read(file: RingFile, buf: FixedBuf, fileOffset: number, length?: number): Promise<number> {
-    return this.#bufRequest(Op.READ, file, buf, fileOffset, length);
+  read(
+    file: RingFile,
+    buf: FixedBuf,
+    fileOffset: number,
+    options?: number | ReadWriteOptions,
+  ): Promise<number> {
+    if (typeof options === "object" || fileOps.linkPending(this)) {
+      return fileOps.readWrite(this, Op.READ, file, buf, fileOffset, rwOptions(options));
+    }
+    return this.#bufRequest(Op.READ, file, buf, fileOffset, options);
   }
 
   /** Writes the first `length` bytes of `buf` (default its capacity) to
    * `file` at `fileOffset`. Resolves to the bytes written. WRITE_FIXED when
-   * `buf` comes from a pool registered with this ring. */
-  write(file: RingFile, buf: FixedBuf, fileOffset: number, length?: number): Promise<number> {
-    return this.#bufRequest(Op.WRITE, file, buf, fileOffset, length);
+   * `buf` comes from a pool registered with this ring. The 4th argument is
+   * `length` or `{ length, signal, timeout, link }`: `ring.write(f, buf,
+   * off, { link: true })` then `ring.fsync(f, { dataOnly: true })` is a
+   * durable append (the sync runs only after the whole write succeeded). */
+  write(
+    file: RingFile,
+    buf: FixedBuf,
+    fileOffset: number,
+    options?: number | ReadWriteOptions,
+  ): Promise<number> {
+    if (typeof options === "object" || fileOps.linkPending(this)) {
+      return fileOps.readWrite(this, Op.WRITE, file, buf, fileOffset, rwOptions(options));
+    }
+    return this.#bufRequest(Op.WRITE, file, buf, fileOffset, options);
   }
 
   /**
@@ -286,14 +315,98 @@ export class Ring implements Disposable {
    * other native code. With `bufIndex >= 0` the kernel checks that the
    * range lies inside that registered buffer (else the promise rejects
    * with EFAULT). The caller keeps the memory alive until it settles.
+   * Takes the request options as a 4th argument.
    */
-  readRaw(file: RingFile, raw: RawBuffer, fileOffset: number): Promise<number> {
+  readRaw(
+    file: RingFile,
+    raw: RawBuffer,
+    fileOffset: number,
+    options?: RequestOptions,
+  ): Promise<number> {
+    if (options !== undefined || fileOps.linkPending(this)) {
+      return fileOps.rawReadWrite(this, Op.READ, file, raw, fileOffset, options);
+    }
     return this.#rawRequest(Op.READ, file, raw, fileOffset);
   }
 
   /** Writes from raw memory (see {@linkcode Ring.readRaw}). */
-  writeRaw(file: RingFile, raw: RawBuffer, fileOffset: number): Promise<number> {
+  writeRaw(
+    file: RingFile,
+    raw: RawBuffer,
+    fileOffset: number,
+    options?: RequestOptions,
+  ): Promise<number> {
+    if (options !== undefined || fileOps.linkPending(this)) {
+      return fileOps.rawReadWrite(this, Op.WRITE, file, raw, fileOffset, options);
+    }
     return this.#rawRequest(Op.WRITE, file, raw, fileOffset);
+  }
+
+  /**
+   * Makes `file`'s data durable: IORING_OP_FSYNC, with
+   * IORING_FSYNC_DATASYNC (fdatasync) for `{ dataOnly: true }`. Resolves
+   * once the kernel reports it durable; rejects with IoError. Takes the
+   * request options too (`signal`, `timeout`, `link`).
+   */
+  fsync(file: RingFile, options?: FsyncOptions): Promise<void> {
+    return fileOps.fsync(this, file, options);
+  }
+
+  /**
+   * Reads into several buffers (each whole) from `fileOffset` on, in one
+   * IORING_OP_READV (READV_FIXED on Linux 6.15+ when all the buffers lie in
+   * one buffer registered with this ring). Resolves to the bytes read.
+   */
+  readv(
+    file: RingFile,
+    bufs: readonly FixedBuf[],
+    fileOffset: number,
+    options?: RequestOptions,
+  ): Promise<number> {
+    return fileOps.vectored(this, Op.READ, file, bufs, fileOffset, options);
+  }
+
+  /** Writes several buffers (each whole) at `fileOffset` in one
+   * IORING_OP_WRITEV (WRITEV_FIXED on 6.15+ when they share one registered
+   * buffer). Resolves to the bytes written. */
+  writev(
+    file: RingFile,
+    bufs: readonly FixedBuf[],
+    fileOffset: number,
+    options?: RequestOptions,
+  ): Promise<number> {
+    return fileOps.vectored(this, Op.WRITE, file, bufs, fileOffset, options);
+  }
+
+  /**
+   * IORING_OP_FALLOCATE over `[offset, offset + length)`: allocates blocks
+   * (the file grows unless `keepSize`), or with `punchHole` frees them
+   * (reads give zeros, the size stays).
+   */
+  fallocate(
+    file: RingFile,
+    offset: number,
+    length: number,
+    options?: FallocateOptions,
+  ): Promise<void> {
+    return fileOps.fallocate(this, file, offset, length, options);
+  }
+
+  /**
+   * Sets the file's size to `length` on the handle (no path, no race with
+   * a rename): IORING_OP_FTRUNCATE on Linux 6.9+, else ftruncate(2) on
+   * Deno's blocking pool (`ring.truncateIsRingOp` says which; the fallback
+   * cannot be cancelled once started, and takes part in links from JS).
+   */
+  truncate(file: RingFile, length: number, options?: RequestOptions): Promise<void> {
+    return fileOps.truncate(this, file, length, options);
+  }
+
+  /** True when {@linkcode Ring.truncate} is an io_uring request on this
+   * kernel (IORING_OP_FTRUNCATE, Linux 6.9+), false when it falls back to
+   * ftruncate(2) on a helper thread. */
+  get truncateIsRingOp(): boolean {
+    return fileOps.truncateIsRingOp(this);
   }
 
   /**
@@ -374,6 +487,7 @@ export class Ring implements Disposable {
   [kRequest](prep: PrepFn, hold: RequestHold | null, onComplete: CompleteFn): number {
     const ptr = this.#ptr;
     if (ptr === null) throw closedError();
+    fileOps.beforeOtherRequest(this); // never inside a linked chain of file_ops
     const p = new Req();
     p.onComplete = onComplete;
     if (hold !== null) {
@@ -406,6 +520,7 @@ export class Ring implements Disposable {
   [kInternal](prep: PrepFn): number {
     const ptr = this.#ptr;
     if (ptr === null) throw closedError();
+    fileOps.beforeOtherRequest(this);
     const rc = prep(ptr, UD_IGNORE);
     if (rc >= 0) {
       this.#sqes++;
@@ -749,6 +864,12 @@ function callHandler(fn: CompleteFn, res: number, flags: number, closing: boolea
       throw e;
     });
   }
+}
+
+/** read/write's 4th argument as options (a number is the length). */
+function rwOptions(options: number | ReadWriteOptions | undefined): ReadWriteOptions | undefined {
+  if (options === undefined || typeof options === "object") return options;
+  return { length: options };
 }
 
 function typeName(v: unknown): string {

@@ -1,0 +1,146 @@
+/**
+ * The durable-append part of the bench report (issue 15): runs
+ * bench/durable_bench.ts (or reads its stored JSON), keeps the result in
+ * bench/results/durable_bench.json and returns the Markdown section that
+ * bench/report.ts appends to results.md and the README.
+ *
+ * @module
+ */
+
+interface Spread {
+  med: number;
+  min: number;
+  max: number;
+}
+
+/** What durable_bench.ts --json writes (the fields used here). */
+interface DurableOutput {
+  date: string;
+  kernel: string;
+  deno: string;
+  blockSize: number;
+  rounds: number;
+  secondsPerCell: number;
+  groups: number[];
+  rows: {
+    group: number;
+    name: string;
+    appendsPerSec: Spread;
+    commitMeanMs: number;
+    commitP99Ms: number | null;
+  }[];
+  ratios: { group: number; label: string; ratio: Spread; rounds: number }[];
+}
+
+interface StoredDurable {
+  command: string;
+  commit: string;
+  result: DurableOutput;
+}
+
+/** How report.ts runs this part. */
+export interface DurableReportOptions {
+  /** The checkout. */
+  root: string;
+  /** Where the JSON goes (bench/results). */
+  outDir: string;
+  /** Read `<from>/durable_bench.json` instead of running. */
+  from: string | null;
+  /** Fewer rounds, shorter cells (a smoke test). */
+  quick: boolean;
+  /** Do not run (the section says so). */
+  skip: boolean;
+}
+
+const fmt = (x: number, d = 0) => x.toFixed(d);
+const range = (s: Spread, d: number) => `${fmt(s.med, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
+
+/** Runs (or reads) the durable bench; its Markdown section. */
+export async function durableSection(o: DurableReportOptions): Promise<string> {
+  let stored: StoredDurable | null = null;
+  if (o.from !== null) {
+    try {
+      stored = JSON.parse(await Deno.readTextFile(`${o.from}/durable_bench.json`));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  } else if (!o.skip) {
+    const benchArgs = [
+      "run",
+      "-A",
+      "bench/durable_bench.ts",
+      ...(o.quick ? ["--rounds", "1"] : []),
+    ];
+    const tmp = `${o.outDir}/durable_bench.tmp`;
+    console.error("report: durable_bench");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...benchArgs, "--json", tmp],
+      cwd: o.root,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`durable_bench failed (exit ${out.code})`);
+    const git = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=12", "HEAD"],
+      cwd: o.root,
+    })
+      .output();
+    stored = {
+      command: `deno ${benchArgs.join(" ")} --json durable_bench.json`,
+      commit: new TextDecoder().decode(git.stdout).trim(),
+      result: JSON.parse(await Deno.readTextFile(tmp)),
+    };
+    await Deno.remove(tmp);
+    await Deno.writeTextFile(
+      `${o.outDir}/durable_bench.json`,
+      JSON.stringify(stored, null, 2) + "\n",
+    );
+  }
+  return markdown(stored, o.skip);
+}
+
+function markdown(s: StoredDurable | null, skipped: boolean): string {
+  const out = ["", "### Durable 4 KiB appends beside fio and Deno's FsFile", ""];
+  if (s === null) {
+    out.push(skipped ? "Not run (--no-io)." : "Not run: no durable_bench.json.", "");
+    return out.join("\n");
+  }
+  const r = s.result;
+  out.push(
+    `\`durable_bench.ts\`, one writer, ${r.blockSize} B appends to a growing file, each group ` +
+      `of G appends followed by one fdatasync (G = ${r.groups.join(", ")}); ${r.rounds} ` +
+      `interleaved rounds of ${r.secondsPerCell} s per cell, order rotated each round; ` +
+      `medians with min–max over rounds. Ring: each write linked to the next, the last to ` +
+      "`fsync({ dataOnly: true })` (one submit per group). fio: `--rw=write --bs=4k " +
+      "--fdatasync=G --ioengine=psync` (pwrite + fdatasync). Measured on a machine shared " +
+      `with other engineers' work (noisy). Kernel ${r.kernel}, Deno ${r.deno}, ${
+        r.date.slice(0, 16)
+      }, ` +
+      `commit ${s.commit}.`,
+    "",
+    "| G | appender | appends/s | commit mean ms | commit p99 ms |",
+    "|---:|---|---:|---:|---:|",
+  );
+  for (const x of r.rows) {
+    out.push(
+      `| ${x.group} | ${x.name} | ${range(x.appendsPerSec, 0)} | ${fmt(x.commitMeanMs, 3)} | ${
+        x.commitP99Ms === null ? "—" : fmt(x.commitP99Ms, 3)
+      } |`,
+    );
+  }
+  out.push("", "| G | ratio of appends/s (within a round) | median (min–max) | goal |");
+  out.push("|---:|---|---:|---|");
+  for (const x of r.ratios) {
+    let goal = "";
+    if (x.group === 1 && x.label.includes("÷ fio")) {
+      goal = x.ratio.med >= 0.95
+        ? "≥ 0.95: met"
+        : `≥ 0.95: missed by ${fmt((0.95 - x.ratio.med) * 100, 1)} points`;
+    } else if (x.group === 1 && x.label.includes("FsFile")) {
+      goal = x.ratio.med > 1 ? "> 1: met" : "> 1: missed";
+    }
+    out.push(`| ${x.group} | ${x.label} | ${range(x.ratio, 2)} | ${goal} |`);
+  }
+  out.push("", "```sh", s.command, "```", "");
+  return out.join("\n");
+}
