@@ -82,6 +82,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_ring_ops.c",
             "csrc/tests/test_shared.c",
             "csrc/tests/test_edges.c",
+            "csrc/tests/test_shared_stress.c",
         },
         .flags = &c_flags,
     });

@@ -44,6 +44,7 @@ extern const test_case thread_exit_tests[];
 extern const test_case shared_tests[];
 extern const test_case waiter_tests[];
 extern const test_case edge_tests[];
+extern const test_case shared_stress_tests[];
 
 /* --- recording ------------------------------------------------------------- */
 
