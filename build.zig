@@ -27,6 +27,7 @@ const lib_sources = [_][]const u8{
     "csrc/shared.c",
     "csrc/resident.c",
     "csrc/thread_exit.c",
+    "csrc/net.c",
 };
 
 const c_flags = [_][]const u8{
@@ -83,6 +84,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_shared.c",
             "csrc/tests/test_edges.c",
             "csrc/tests/test_shared_stress.c",
+            "csrc/tests/test_net.c",
         },
         .flags = &c_flags,
     });

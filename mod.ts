@@ -56,9 +56,20 @@ export type {
   ReadWriteOptions,
   RequestOptions,
 } from "./src/file_ops.ts";
+export { type RingAddr, RingConn, type SendOptions, type WriteOptions } from "./src/net/conn.ts";
+export { RingListener } from "./src/net/listener.ts";
+export {
+  BufferGroup,
+  type BufferGroupStats,
+  type ProvideBuffersOptions,
+} from "./src/net/buffer_group.ts";
+export type { ConnectOptions, ListenOptions } from "./src/net/net.ts";
+import "./src/net/default_pool.ts";
+export type { NetFeatures, RequestOptions as NetRequestOptions } from "./src/net/host.ts";
 export {
   BufferBusyError,
   BufferReleasedError,
+  ConnectionClosedError,
   DoubleFreeError,
   ForeignBufferError,
   IoError,

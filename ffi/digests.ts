@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "140e2302b289654f00c5e604cd416bcda1700ceca1be2140cbcf14784f992209",
-  "aarch64-linux": "483b4ff27ecc5cf6d4b990fe0def3aa9eee0007e21f6047e59de9b6777a1d5f1",
+  "x86_64-linux": "4d7f3d06a9f31b89054743021d11bc2ba64ae84679713db8bdc4427c41f4ce11",
+  "aarch64-linux": "78e5d069f176b2bd8f0a54f6bc9246eb7b4236207c65ae29b38ddd0ce944e902",
 };

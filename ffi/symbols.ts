@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 13;
+export const ABI_VERSION = 14;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -144,6 +144,35 @@ export const symbols = {
   vb_thread_view_held: { parameters: ["pointer"], result: "pointer" },
   vb_thread_view_hold: { parameters: ["pointer", "i32", "u32"], result: "i32" },
   vb_thread_view_detach: { parameters: ["pointer"], result: "i32" },
+
+  // --- network (csrc/net.c; owner w16) -----------------------------------
+  vb_net_listen: { parameters: ["buffer", "u32", "u32", "u32", "buffer"], result: "i32" },
+  vb_net_resolve: { parameters: ["buffer", "u32", "buffer", "buffer"], result: "i32" },
+  vb_net_socket: { parameters: ["u32"], result: "i32" },
+  vb_net_addr: { parameters: ["i32", "u32", "buffer", "u32", "buffer"], result: "i32" },
+  vb_net_set_nodelay: { parameters: ["i32", "u32"], result: "i32" },
+  vb_net_get_nodelay: { parameters: ["i32"], result: "i32" },
+  vb_net_close_now: { parameters: ["i32"], result: "i32" },
+  vb_net_prep_accept: { parameters: ["pointer", "i32", "u32", "u32"], result: "i32" },
+  vb_net_prep_connect: { parameters: ["pointer", "i32", "buffer", "u32", "u32"], result: "i32" },
+  vb_net_prep_recv: { parameters: ["pointer", "i32", "buffer", "u32", "u32"], result: "i32" },
+  vb_net_prep_recv_select: { parameters: ["pointer", "i32", "u32", "u32", "u32"], result: "i32" },
+  // (ring, fd, buf, len, zero_copy, buf_index, user_data)
+  vb_net_prep_send: {
+    parameters: ["pointer", "i32", "buffer", "u32", "u32", "i32", "u32"],
+    result: "i32",
+  },
+  vb_net_prep_shutdown: { parameters: ["pointer", "i32", "u32", "u32"], result: "i32" },
+  vb_net_prep_close: { parameters: ["pointer", "i32", "u32"], result: "i32" },
+  vb_net_features: { parameters: ["pointer"], result: "i32" },
+  // (ring, bgid, entries, size, addrs as a BigUint64Array, out cell)
+  vb_buf_group_create: {
+    parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  vb_buf_group_recycle: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  vb_buf_group_destroy: { parameters: ["pointer", "pointer"], result: "i32" },
+  // --- end of network ------------------------------------------------------
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound library. */

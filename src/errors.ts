@@ -130,3 +130,20 @@ export class RingClosedError extends VeloqError {
     this.result = result;
   }
 }
+
+// --- network (src/net/; owner w16) ---------------------------------------
+
+/** A connection or listener was closed: before a request was made, or
+ * while it was pending (the kernel's result is in `result`). */
+export class ConnectionClosedError extends VeloqError {
+  /** The error class name. */
+  override name = "ConnectionClosedError";
+  /** For a request pending at close: what the kernel reported for it
+   * (bytes, or -errno such as -125 ECANCELED); undefined otherwise. */
+  readonly result: number | undefined;
+  /** The message and the kernel's result for a pending request. */
+  constructor(message: string, result?: number) {
+    super(message);
+    this.result = result;
+  }
+}

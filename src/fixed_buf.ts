@@ -161,6 +161,7 @@ export class FixedBuf {
   #owner: BufOwner | null;
   #handle: number;
   #capacity: number;
+  #length: number;
   #bufIndex: number;
   #bytes: Uint8Array | null = null;
   #busy = 0;
@@ -173,15 +174,19 @@ export class FixedBuf {
     handle: number,
     capacity: number,
     bufIndex: number,
+    length: number = capacity,
   ) {
     if (token !== kCreate) throw new TypeError("FixedBuf is made by pools: use pool.alloc()");
     this.#owner = owner;
     this.#handle = handle;
     this.#capacity = capacity;
+    this.#length = length;
     this.#bufIndex = bufIndex;
   }
 
-  /** The buffer's memory: a Uint8Array over exactly `capacity` bytes.
+  /** The buffer's memory: a Uint8Array over exactly `length` bytes (all
+   * `capacity` bytes for an allocated buffer, the bytes received for one
+   * from `RingConn.recv()`).
    * Keep it no longer than the buffer: in the default mode it is a window
    * on the pool's arena, so a view kept after release() reads and writes
    * the block's next owner's memory, and faults once the arena is unmapped
@@ -189,7 +194,14 @@ export class FixedBuf {
   get bytes(): Uint8Array {
     const owner = this.#owner;
     if (owner === null) throw this.#released("bytes");
-    return this.#bytes ??= owner[kView](this.#handle, this.#capacity);
+    return this.#bytes ??= owner[kView](this.#handle, this.#length);
+  }
+
+  /** Bytes of data: `capacity` for an allocated buffer, the bytes received
+   * for a buffer from `RingConn.recv()` (whose `bytes` views exactly those). */
+  get length(): number {
+    if (this.#owner === null) throw this.#released("length");
+    return this.#length;
   }
 
   /** Usable bytes: the request rounded up to the pool's block size. */

@@ -47,6 +47,24 @@ const ERRNO_NAMES: Record<number, string> = {
   75: "EOVERFLOW",
   95: "EOPNOTSUPP",
   125: "ECANCELED",
+  // network
+  61: "ENODATA",
+  88: "ENOTSOCK",
+  97: "EAFNOSUPPORT",
+  98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL",
+  100: "ENETDOWN",
+  101: "ENETUNREACH",
+  103: "ECONNABORTED",
+  104: "ECONNRESET",
+  105: "ENOBUFS",
+  106: "EISCONN",
+  107: "ENOTCONN",
+  110: "ETIMEDOUT",
+  111: "ECONNREFUSED",
+  113: "EHOSTUNREACH",
+  114: "EALREADY",
+  115: "EINPROGRESS",
 };
 
 /** "ENOMEM" for -12 or 12; "E<n>" when unknown. */

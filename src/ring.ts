@@ -72,6 +72,12 @@ import type {
   ReadWriteOptions,
   RequestOptions,
 } from "./file_ops.ts";
+import type { BufPool } from "./pool.ts";
+import type { BufferGroup, ProvideBuffersOptions } from "./net/buffer_group.ts";
+import type { RingConn } from "./net/conn.ts";
+import { features as netFeatures, type NetFeatures } from "./net/host.ts";
+import type { RingListener } from "./net/listener.ts";
+import * as net from "./net/net.ts";
 
 /** Options of {@linkcode Ring}. */
 export interface RingOptions {
@@ -409,6 +415,37 @@ export class Ring implements Disposable {
     return fileOps.truncateIsRingOp(this);
   }
 
+  // --- network (src/net/; owner w16) -------------------------------------
+
+  /**
+   * A listening TCP socket (IPv4 or IPv6; `port: 0` picks a free port, see
+   * `listener.addr.port`). Accepts go through this ring. The socket is made
+   * with FFI syscalls: it bypasses Deno's `--allow-net`.
+   */
+  listen(options: net.ListenOptions): RingListener {
+    return net.listen(this, options);
+  }
+
+  /** Connects to `hostname:port` through this ring (TCP_NODELAY on).
+   * Rejects with IoError `ECONNREFUSED` when nothing listens there. */
+  connect(options: net.ConnectOptions): Promise<RingConn> {
+    return net.connect(this, options);
+  }
+
+  /**
+   * A provided buffer ring over `count` blocks of `size` bytes from `pool`
+   * (`count` a power of two up to 32768): connections whose `recvBuffers`
+   * is this group receive into blocks the kernel picks.
+   */
+  provideBuffers(pool: BufPool, options: ProvideBuffersOptions): BufferGroup {
+    return net.provideBuffers(this, pool, options);
+  }
+
+  /** What the kernel offers for network I/O and this ring uses. */
+  get features(): NetFeatures {
+    return netFeatures(this);
+  }
+
   /**
    * Submits every request made so far now, in one io_uring_submit, instead
    * of at the end of the current run of microtasks. Returns the number of
@@ -446,6 +483,7 @@ export class Ring implements Disposable {
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
+    net.closeDefaultGroup(this);
     let failed = false;
     if (this.#inFlight > this.#unsubmitted) {
       // Requests never submitted are dropped by the cancel (they never run).

@@ -335,12 +335,14 @@ Deno.test("item 12: a FixedBuf of another copy of the package gets a clear typed
   // a JSR and a local import, would be).
   const copy = Deno.makeTempDirSync({ dir, prefix: "copy-" });
   const root = new URL("..", import.meta.url).pathname;
-  for (const sub of ["src", "ffi"]) {
-    Deno.mkdirSync(`${copy}/${sub}`);
-    for (const f of Deno.readDirSync(`${root}/${sub}`)) {
-      if (f.isFile) Deno.copyFileSync(`${root}/${sub}/${f.name}`, `${copy}/${sub}/${f.name}`);
+  const copyTree = (from: string, to: string) => { // recursive: src/net/
+    Deno.mkdirSync(to);
+    for (const f of Deno.readDirSync(from)) {
+      if (f.isFile) Deno.copyFileSync(`${from}/${f.name}`, `${to}/${f.name}`);
+      else if (f.isDirectory) copyTree(`${from}/${f.name}`, `${to}/${f.name}`);
     }
-  }
+  };
+  for (const sub of ["src", "ffi"]) copyTree(`${root}/${sub}`, `${copy}/${sub}`);
   Deno.copyFileSync(`${root}/mod.ts`, `${copy}/mod.ts`);
   Deno.symlinkSync(`${root}/zig-out`, `${copy}/zig-out`);
   const other = await import(`file://${copy}/mod.ts`) as typeof import("../mod.ts");

@@ -17,12 +17,15 @@ const platform = currentPlatform()!;
  * builds this platform's library into its lib/, with matching digests. */
 async function stagePackage(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "veloq-pkg-" });
-  for (const sub of ["ffi", "src"]) {
-    await Deno.mkdir(`${dir}/${sub}`);
-    for (const e of Deno.readDirSync(`${root}${sub}`)) {
-      if (e.isFile) await Deno.copyFile(`${root}${sub}/${e.name}`, `${dir}/${sub}/${e.name}`);
+  // Recursive: src/ has subdirectories (src/net/).
+  const copyTree = async (from: string, to: string) => {
+    await Deno.mkdir(to);
+    for (const e of Deno.readDirSync(from)) {
+      if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+      else if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
     }
-  }
+  };
+  for (const sub of ["ffi", "src"]) await copyTree(`${root}${sub}`, `${dir}/${sub}`);
   await Deno.copyFile(`${root}mod.ts`, `${dir}/mod.ts`);
   await Deno.copyFile(`${root}deno.json`, `${dir}/deno.json`);
   await release(`${dir}/lib`, `${dir}/ffi/digests.ts`);

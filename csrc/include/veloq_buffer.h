@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 13u
+#define VB_ABI_VERSION 14u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -542,6 +542,93 @@ VB_API int32_t vb_file_close(int32_t fd);
 VB_API int32_t vb_file_dio_align(int32_t fd);
 /* The file's size in bytes, or -errno. */
 VB_API double vb_file_size(int32_t fd);
+
+/* --- network (csrc/net.c; owner w16) ---------------------------------------
+ * Sockets are made here with plain syscalls (socket, setsockopt, bind,
+ * listen: the io_uring BIND/LISTEN ops only exist from 6.11); accept,
+ * connect, recv, send, shutdown and close go through the ring.  Addresses
+ * are resolved with getaddrinfo into a caller-owned 128-byte buffer, which
+ * must stay alive until a connect using it completes (cancel with
+ * vb_op_cancel).  Every vb_net_prep_*
+ * queues one SQE with `user_data` (below VB_RING_INTERNAL_DATA) and returns
+ * 0, or -EBUSY when the SQ stays full; the ring's usual submit sends it. */
+
+/* vb_net_listen flags. */
+enum {
+    VB_NET_REUSE_PORT = 1u << 0, /* SO_REUSEPORT: several listeners, one port */
+    VB_NET_V6_ONLY = 1u << 1,    /* IPV6_V6ONLY on an IPv6 listener */
+};
+/* Resolution failed (getaddrinfo: no such host / no address of that kind). */
+#define VB_ENORESOLVE (-4020)
+/* Size of the address buffer vb_net_resolve fills. */
+#define VB_NET_ADDR_LEN 128u
+
+/* A listening TCP socket on host:port ("" or NULL host: 0.0.0.0), with
+ * SO_REUSEADDR, TCP_NODELAY (accepted sockets inherit it) and CLOEXEC.
+ * Returns the fd or -errno (-EADDRINUSE, -EACCES, VB_ENORESOLVE...);
+ * out[0] = the bound port (port 0 picks one), out[1] = 4 or 6. */
+VB_API int32_t vb_net_listen(const char *host, uint32_t port, uint32_t backlog, uint32_t flags,
+                             int32_t *out);
+/* Resolves host:port for connect into addr (VB_NET_ADDR_LEN bytes).
+ * Returns the address length, or -errno / VB_ENORESOLVE; out[0] = 4 or 6. */
+VB_API int32_t vb_net_resolve(const char *host, uint32_t port, uint8_t *addr, int32_t *out);
+/* A TCP socket of family 4 or 6, CLOEXEC, TCP_NODELAY on.  fd or -errno. */
+VB_API int32_t vb_net_socket(uint32_t family);
+/* The socket's own (peer = 0) or its peer's (peer = 1) address as text
+ * into text (cap bytes, NUL-terminated); returns the port, or -errno.
+ * out[0] = 4 or 6. */
+VB_API int32_t vb_net_addr(int32_t fd, uint32_t peer, uint8_t *text, uint32_t cap, int32_t *out);
+/* setsockopt(TCP_NODELAY) / getsockopt: 0 or 1, or -errno. */
+VB_API int32_t vb_net_set_nodelay(int32_t fd, uint32_t on);
+VB_API int32_t vb_net_get_nodelay(int32_t fd);
+/* close(2) for a socket the ring never saw (error paths). */
+VB_API int32_t vb_net_close_now(int32_t fd);
+
+/* Operations through the ring. */
+VB_API int32_t vb_net_prep_accept(vb_ring *ring, int32_t fd, uint32_t multishot,
+                                  uint32_t user_data);
+VB_API int32_t vb_net_prep_connect(vb_ring *ring, int32_t fd, const uint8_t *addr,
+                                   uint32_t addrlen, uint32_t user_data);
+/* recv into [buf, buf+len). */
+VB_API int32_t vb_net_prep_recv(vb_ring *ring, int32_t fd, uint8_t *buf, uint32_t len,
+                                uint32_t user_data);
+/* recv into a block the kernel picks from buffer group `bgid`; multishot
+ * (6.0+) keeps going while blocks are there (CQE_F_MORE). */
+VB_API int32_t vb_net_prep_recv_select(vb_ring *ring, int32_t fd, uint32_t bgid,
+                                       uint32_t multishot, uint32_t user_data);
+/* send with MSG_NOSIGNAL (EPIPE, never SIGPIPE).  zero_copy: SEND_ZC, and
+ * with buf_index >= 0 the registered buffer (IORING_RECVSEND_FIXED_BUF);
+ * it posts a result CQE with F_MORE, then a notification (F_NOTIF) once
+ * the kernel no longer reads the memory. */
+VB_API int32_t vb_net_prep_send(vb_ring *ring, int32_t fd, const uint8_t *buf, uint32_t len,
+                                uint32_t zero_copy, int32_t buf_index, uint32_t user_data);
+VB_API int32_t vb_net_prep_shutdown(vb_ring *ring, int32_t fd, uint32_t how, uint32_t user_data);
+VB_API int32_t vb_net_prep_close(vb_ring *ring, int32_t fd, uint32_t user_data);
+
+/* What the kernel offers (vb_net_features bits). */
+enum {
+    VB_NET_F_PBUF_RING = 1u << 0,       /* IORING_REGISTER_PBUF_RING (5.19) */
+    VB_NET_F_MULTISHOT_ACCEPT = 1u << 1,/* 5.19 */
+    VB_NET_F_MULTISHOT_RECV = 1u << 2,  /* 6.0 */
+    VB_NET_F_SEND_ZC = 1u << 3,         /* IORING_OP_SEND_ZC (6.0), from the probe */
+    VB_NET_F_CANCEL_FD = 1u << 4,       /* 5.19 */
+};
+VB_API int32_t vb_net_features(vb_ring *ring);
+
+/* A provided buffer ring: `entries` (a power of two <= 32768) blocks of
+ * `size` bytes at the addresses in addrs (block i has buffer id i), in
+ * group `bgid` of `ring`.  The ring memory is mmap'd here and registered
+ * with IORING_REGISTER_PBUF_RING (liburing 2.3 has no setup helper).  All
+ * blocks start in the kernel's hands.  -EINVAL for bad sizes, -EEXIST for a
+ * bgid in use, the kernel's error on older kernels (EINVAL before 5.19). */
+typedef struct vb_buf_group vb_buf_group;
+VB_API int32_t vb_buf_group_create(vb_ring *ring, uint32_t bgid, uint32_t entries, uint32_t size,
+                                   const uint64_t *addrs, vb_buf_group **out);
+/* Gives n blocks (by id) back to the kernel with one tail update. */
+VB_API int32_t vb_buf_group_recycle(vb_buf_group *group, const uint32_t *bids, uint32_t n);
+/* Unregisters (when ring is not NULL: pass NULL once the ring is gone) and
+ * unmaps the ring memory.  The blocks' memory is the caller's. */
+VB_API int32_t vb_buf_group_destroy(vb_buf_group *group, vb_ring *ring);
 
 #ifdef __cplusplus
 }

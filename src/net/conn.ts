@@ -1,0 +1,539 @@
+/**
+ * RingConn: one TCP connection whose I/O goes through a Ring.
+ *
+ * `read`/`write`/`send` use buffers the caller gives; `recv()` returns
+ * buffers the kernel chose from the connection's BufferGroup (a multishot
+ * recv armed on first use, re-armed when the kernel ends it). The socket's
+ * fd is closed through the ring only after the last completion of every
+ * request that names it (fd numbers are reused at once).
+ *
+ * @module
+ */
+import { ConnectionClosedError } from "../errors.ts";
+import { type FixedBuf, kBusy, kRegistrar } from "../fixed_buf.ts";
+import type { Ring } from "../ring.ts";
+import type { BufferGroup, GroupInternals, GroupUser } from "./buffer_group.ts";
+import { kGroup } from "./buffer_group.ts";
+import { SocketRequests } from "./socket_requests.ts";
+import {
+  cancel,
+  CQE_F_BUFFER,
+  CQE_F_MORE,
+  CQE_F_NOTIF,
+  ECANCELED,
+  ENOBUFS,
+  features,
+  netError,
+  oneShot,
+  request,
+  type RequestOptions,
+  sym,
+} from "./host.ts";
+
+/** Address of a socket, like Deno.NetAddr. */
+export interface RingAddr {
+  /** Always "tcp". */
+  transport: "tcp";
+  /** The IP address as text ("127.0.0.1", "::1"). */
+  hostname: string;
+  /** The port. */
+  port: number;
+  /** 4 or 6. */
+  family: 4 | 6;
+}
+
+/** Options of `write`: request options plus how many bytes. */
+export interface WriteOptions extends RequestOptions {
+  /** Bytes to write from the start of the buffer (default `buf.length`). */
+  length?: number;
+}
+
+/** Options of `send`. */
+export interface SendOptions extends WriteOptions {
+  /** SEND_ZC with the registered buffer when the kernel has it (the
+   * promise settles once the kernel no longer reads the memory). Loopback
+   * copies anyway: zero-copy only pays on real NICs. */
+  zeroCopy?: boolean;
+}
+
+/** Reads the socket's own or peer address. */
+export function socketAddr(fd: number, peer: boolean): RingAddr {
+  const text = new Uint8Array(64);
+  const out = new Int32Array(1);
+  const port = sym().vb_net_addr(fd, peer ? 1 : 0, text, text.length, out);
+  if (port < 0) throw netError(port, peer ? "getpeername" : "getsockname");
+  const end = text.indexOf(0);
+  return {
+    transport: "tcp",
+    hostname: new TextDecoder().decode(text.subarray(0, end < 0 ? text.length : end)),
+    port,
+    family: out[0] === 6 ? 6 : 4,
+  };
+}
+
+type Item = FixedBuf | null | Error;
+
+/** Makes a RingConn (internal: listeners and connect). */
+export const kNewConn: unique symbol = Symbol("veloq.newConn");
+
+/**
+ * A TCP connection on a Ring. Made by `listener.accept()` or
+ * `ring.connect()`. Close it with `close()` or `using`.
+ */
+export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
+  readonly #ring: Ring;
+  readonly #fd: number;
+  readonly #groupArg: BufferGroup | (() => BufferGroup);
+  #group: GroupInternals | null = null;
+  #groupObj: BufferGroup | null = null;
+  readonly #reqs: SocketRequests;
+  #local: RingAddr | null = null;
+  #remote: RingAddr | null = null;
+  // recv() state
+  #started = false;
+  #armedUd = -1;
+  #armedBid = -1;
+  #cancelling = false;
+  #ended = false;
+  #queue: Item[] = [];
+  #head = 0;
+  #waiters: { resolve: (b: FixedBuf | null) => void; reject: (e: Error) => void }[] = [];
+  #held = 0;
+  #partial: { buf: FixedBuf; off: number } | null = null;
+  readonly #user: GroupUser = {
+    rearm: () => this.#arm(),
+    credit: () => {
+      this.#held--;
+      this.#arm();
+    },
+  };
+
+  /** @ignore Made by listeners and `ring.connect`. */
+  constructor(
+    token: typeof kNewConn,
+    ring: Ring,
+    fd: number,
+    group: BufferGroup | (() => BufferGroup),
+  ) {
+    if (token !== kNewConn) throw new TypeError("RingConn is made by ring.connect() or a listener");
+    this.#ring = ring;
+    this.#fd = fd;
+    this.#groupArg = group;
+    this.#reqs = new SocketRequests(ring, fd, "connection", () => this.#armedUd >= 0);
+  }
+
+  /** This end's address. */
+  get localAddr(): RingAddr {
+    return this.#local ??= socketAddr(this.#liveFd(), false);
+  }
+
+  /** The peer's address. */
+  get remoteAddr(): RingAddr {
+    return this.#remote ??= socketAddr(this.#liveFd(), true);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#reqs.closed;
+  }
+
+  /** Turns Nagle's algorithm off (default) or on (`false`). */
+  setNoDelay(noDelay = true): void {
+    const rc = sym().vb_net_set_nodelay(this.#liveFd(), noDelay ? 1 : 0);
+    if (rc < 0) throw netError(rc, "setsockopt(TCP_NODELAY)");
+  }
+
+  /**
+   * Reads into `buf` (up to `buf.length` bytes); resolves to the bytes read,
+   * 0 at end of stream. After `recv()` was used, reads copy from the
+   * received buffers instead (nothing is lost between the two).
+   */
+  async read(buf: FixedBuf, options?: RequestOptions): Promise<number> {
+    this.#check();
+    if (this.#started) return this.#readFromRecv(buf, options);
+    const bytes = buf.bytes; // throws once released
+    buf[kBusy](1);
+    try {
+      const fd = this.#fd;
+      const res = await oneShot(
+        this.#ring,
+        (p, ud) => sym().vb_net_prep_recv(p, fd, bytes, bytes.length, ud),
+        options,
+        this.#reqs,
+      );
+      if (res < 0) throw netError(res, `recv of ${bytes.length} bytes`);
+      return res;
+    } finally {
+      buf[kBusy](-1);
+    }
+  }
+
+  /** Writes all `length` bytes of `buf` (default `buf.length`), resuming
+   * short writes; resolves to the bytes written. */
+  write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
+    return this.#sendAll(buf, options, false);
+  }
+
+  /** Like write(); with `{ zeroCopy: true }` it uses SEND_ZC (from the
+   * registered buffer when `buf`'s pool is registered with this ring) and
+   * settles once the kernel's notification says the memory is free. Falls
+   * back to a copying send where the kernel lacks SEND_ZC. */
+  send(buf: FixedBuf, options?: SendOptions): Promise<number> {
+    const zc = options?.zeroCopy === true && features(this.#ring).sendZc;
+    return this.#sendAll(buf, options, zc);
+  }
+
+  /**
+   * A buffer the kernel filled from this connection's buffer group: its
+   * `length` is the bytes received and `bytes` views exactly those.
+   * Release it (or `using`) to give the block back. `null` at end of
+   * stream. With `timeout`/`signal` only the wait ends (no data is lost).
+   */
+  recv(options?: RequestOptions): Promise<FixedBuf | null> {
+    if (this.#reqs.closed) return Promise.reject(this.#closedError());
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    try {
+      this.#startRecv();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.#head < this.#queue.length) return this.#take();
+    if (this.#ended) return Promise.resolve(null);
+    const { promise, resolve, reject } = Promise.withResolvers<FixedBuf | null>();
+    const w = { resolve, reject };
+    this.#waiters.push(w);
+    this.#arm();
+    const timeout = options?.timeout;
+    if (signal || timeout !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drop = (e: Error) => {
+        const i = this.#waiters.indexOf(w);
+        if (i >= 0) {
+          this.#waiters.splice(i, 1);
+          reject(e);
+        }
+      };
+      const onAbort = () => drop(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (timeout !== undefined) {
+        timer = setTimeout(
+          () => drop(new DOMException(`recv timed out after ${timeout} ms`, "TimeoutError")),
+          timeout,
+        );
+      }
+      const clean = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      promise.then(clean, clean);
+    }
+    return promise;
+  }
+
+  /** `for await (const buf of conn)`: received buffers until end of stream.
+   * Release each one (they come from the connection's buffer group). */
+  async *[Symbol.asyncIterator](): AsyncIterator<FixedBuf> {
+    for (;;) {
+      const buf = await this.recv();
+      if (buf === null) return;
+      yield buf;
+    }
+  }
+
+  /** Shuts the sending side down (the peer reads end of stream). */
+  async closeWrite(options?: RequestOptions): Promise<void> {
+    this.#check();
+    const fd = this.#fd;
+    const res = await oneShot(
+      this.#ring,
+      (p, ud) => sym().vb_net_prep_shutdown(p, fd, 1, ud),
+      options,
+      this.#reqs,
+    );
+    if (res < 0) throw netError(res, "shutdown(SHUT_WR)");
+  }
+
+  /**
+   * Closes the connection: what is armed is cancelled, what is pending
+   * rejects with ConnectionClosedError, received buffers not yet taken go
+   * back to the group, and the fd is closed once the kernel is done with
+   * every request naming it. A second call does nothing.
+   */
+  close(): void {
+    if (!this.#reqs.close()) return;
+    this.#ended = true;
+    if (this.#armedUd >= 0) cancel(this.#ring, this.#armedUd);
+    this.#group?.forget(this.#user);
+    const err = this.#closedError();
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const item = this.#queue[i];
+      if (item !== null && !(item instanceof Error)) item.release();
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#partial?.buf.release();
+    this.#partial = null;
+    this.#reqs.closeFdWhenIdle();
+  }
+
+  /** Same as close(). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // --- sends ------------------------------------------------------------
+
+  async #sendAll(buf: FixedBuf, options: WriteOptions | undefined, zc: boolean): Promise<number> {
+    this.#check();
+    const bytes = buf.bytes; // throws once released
+    const len = options?.length ?? bytes.length;
+    if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
+      throw new RangeError(`length must be an integer from 0 to ${bytes.length}, got ${len}`);
+    }
+    const index = zc && buf.bufIndex >= 0 && buf[kRegistrar]().includes(this.#ring)
+      ? buf.bufIndex
+      : -1;
+    buf[kBusy](1);
+    try {
+      let off = 0;
+      const fd = this.#fd;
+      while (off < len) {
+        const part = off === 0 && len === bytes.length ? bytes : bytes.subarray(off, len);
+        const res = zc ? await this.#sendZc(part, index, options) : await oneShot(
+          this.#ring,
+          (p, ud) => sym().vb_net_prep_send(p, fd, part, part.length, 0, -1, ud),
+          options,
+          this.#reqs,
+        );
+        if (res < 0) throw netError(res, `send of ${len - off} bytes`);
+        if (res === 0) throw netError(-32, `send of ${len - off} bytes (the kernel took none)`);
+        off += res;
+      }
+      return len;
+    } finally {
+      buf[kBusy](-1);
+    }
+  }
+
+  /** One SEND_ZC: resolves after the notification (or a final result
+   * without one) with the result's byte count or -errno. */
+  #sendZc(part: Uint8Array, index: number, options: RequestOptions | undefined): Promise<number> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const fd = this.#fd;
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    let result = 0;
+    let ud = -1;
+    try {
+      ud = request(
+        this.#ring,
+        (p, u) => sym().vb_net_prep_send(p, fd, part, part.length, 1, index, u),
+        (res, flags, closed) => {
+          if ((flags & CQE_F_NOTIF) === 0) result = res;
+          if ((flags & CQE_F_MORE) !== 0 && !closed) return;
+          this.#reqs.finished(ud);
+          const err = closed
+            ? new ConnectionClosedError("the ring was closed during a zero-copy send", result)
+            : this.#reqs.closedError(result);
+          if (err) reject(err);
+          else resolve(result);
+        },
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (ud < 0) return Promise.resolve(ud);
+    this.#reqs.started(ud);
+    const stop = () => cancel(this.#ring, ud);
+    signal?.addEventListener("abort", stop, { once: true });
+    const timer = options?.timeout !== undefined ? setTimeout(stop, options.timeout) : undefined;
+    return promise.finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", stop);
+    });
+  }
+
+  // --- recv ---------------------------------------------------------------
+
+  #startRecv(): void {
+    if (this.#started) return;
+    const g = typeof this.#groupArg === "function" ? this.#groupArg() : this.#groupArg;
+    this.#groupObj = g;
+    this.#group = g[kGroup];
+    this.#started = true;
+  }
+
+  /** Arms a receive unless one is armed, the stream ended, or this
+   * connection holds its share of blocks (back-pressure). */
+  #arm(): void {
+    const g = this.#group;
+    if (g === null || this.#reqs.closed || this.#ended || this.#armedUd >= 0) return;
+    // With a share of the whole group, running dry is the limit (ENOBUFS).
+    const per = this.#groupObj!.perConnection;
+    if (this.#held >= per && per < this.#groupObj!.count) return;
+    if (g.closed()) return this.#push(new ConnectionClosedError("the buffer group was closed"));
+    const ring = this.#ring;
+    if (ring.closed) return;
+    const fd = this.#fd;
+    let rc: number;
+    if (this.#groupObj!.mode === "ring") {
+      // A multishot recv takes blocks as fast as data arrives (the kernel
+      // retries inline up to 32 times per wake-up on 6.8+) before a cancel
+      // can land, so it can overshoot the share by a burst. Small shares
+      // use single-shot receives instead: one block each, a hard limit.
+      const multi = features(ring).multishotRecv && (per >= this.#groupObj!.count || per >= 32)
+        ? 1
+        : 0;
+      const bgid = this.#groupObj!.groupId;
+      rc = request(
+        ring,
+        (p, ud) => sym().vb_net_prep_recv_select(p, fd, bgid, multi, ud),
+        this.#onRecv,
+      );
+    } else {
+      const bid = g.take();
+      if (bid < 0) return g.starve(this.#user);
+      const view = g.view(bid);
+      this.#armedBid = bid;
+      rc = request(
+        ring,
+        (p, ud) => sym().vb_net_prep_recv(p, fd, view, view.length, ud),
+        this.#onRecv,
+      );
+      if (rc < 0) {
+        this.#armedBid = -1;
+        g.untake(bid);
+      }
+    }
+    if (rc < 0) return this.#push(netError(rc, "arming recv"));
+    this.#armedUd = rc;
+    this.#cancelling = false;
+    g.armStart();
+  }
+
+  #onRecv = (res: number, flags: number, closed: boolean): void => {
+    const g = this.#group!;
+    const more = (flags & CQE_F_MORE) !== 0;
+    let buf: FixedBuf | null = null;
+    if (this.#groupObj!.mode === "ring") {
+      if ((flags & CQE_F_BUFFER) !== 0) {
+        const bid = flags >>> 16;
+        if (res > 0 && !closed) buf = g.deliver(bid, res, this.#user);
+        else g.unused(bid);
+      }
+    } else {
+      const bid = this.#armedBid;
+      this.#armedBid = -1;
+      if (res > 0 && !closed) buf = g.filled(bid, res, this.#user);
+      else g.untake(bid);
+    }
+    if (!more) {
+      this.#armedUd = -1;
+      g.armEnd();
+      this.#reqs.closeFdWhenIdle();
+    }
+    if (closed) {
+      this.#ended = true;
+      return this.#push(new ConnectionClosedError("the ring was closed", res));
+    }
+    if (buf !== null) {
+      this.#held++;
+      if (this.#reqs.closed) buf.release();
+      else this.#push(buf);
+      // Back-pressure: this connection has its share; stop the multishot
+      // (with a share of the whole group, the dry ring ends it: ENOBUFS).
+      const per = this.#groupObj!.perConnection;
+      if (more && this.#held >= per && per < this.#groupObj!.count && !this.#cancelling) {
+        this.#cancelling = true;
+        cancel(this.#ring, this.#armedUd);
+      }
+    } else if (res === 0) {
+      this.#ended = true;
+      this.#push(null);
+    } else if (res === ENOBUFS) {
+      if (!this.#reqs.closed) g.starve(this.#user);
+      return;
+    } else if (res < 0 && res !== ECANCELED && !this.#reqs.closed) {
+      this.#ended = true;
+      this.#push(netError(res, "recv"));
+    }
+    if (!more) this.#arm();
+  };
+
+  #push(item: Item): void {
+    if (this.#reqs.closed) {
+      if (item !== null && !(item instanceof Error)) item.release();
+      return;
+    }
+    if (item instanceof Error || item === null) this.#ended = true;
+    const w = this.#waiters.shift();
+    if (w === undefined) {
+      this.#queue.push(item);
+      return;
+    }
+    if (item instanceof Error) w.reject(item);
+    else w.resolve(item);
+    // Whoever waits next will get end of stream / the error too.
+    if (item === null || item instanceof Error) {
+      for (const x of this.#waiters.splice(0)) {
+        if (item === null) x.resolve(null);
+        else x.reject(item);
+      }
+    }
+  }
+
+  #take(): Promise<FixedBuf | null> {
+    const item = this.#queue[this.#head];
+    if (item === null || item instanceof Error) {
+      // Stays at the head: later recv() calls see it again.
+      return item === null ? Promise.resolve(null) : Promise.reject(item);
+    }
+    this.#queue[this.#head++] = null as unknown as FixedBuf;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return Promise.resolve(item);
+  }
+
+  async #readFromRecv(buf: FixedBuf, options?: RequestOptions): Promise<number> {
+    const dst = buf.bytes;
+    let p = this.#partial;
+    if (p === null) {
+      const got = await this.recv(options);
+      if (got === null) return 0;
+      p = { buf: got, off: 0 };
+    }
+    const src = p.buf.bytes;
+    const n = Math.min(dst.length, src.length - p.off);
+    dst.set(src.subarray(p.off, p.off + n));
+    p.off += n;
+    if (p.off === src.length) {
+      p.buf.release();
+      this.#partial = null;
+    } else {
+      this.#partial = p;
+    }
+    return n;
+  }
+
+  // --- lifetime -------------------------------------------------------------
+
+  #check(): void {
+    if (this.#reqs.closed) throw this.#closedError();
+  }
+
+  #liveFd(): number {
+    this.#check();
+    return this.#fd;
+  }
+
+  #closedError(): ConnectionClosedError {
+    return new ConnectionClosedError("the connection is closed");
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The one place where the network modules meet the Ring's completion path:
+ * every socket request goes through `ring[kRequest]` (prep callback with
+ * the ring pointer and user data, a handler that sees every CQE with its
+ * flags, multishot requests pending while CQE_F_MORE). Also request
+ * options (`signal`, `timeout`) and the kernel feature probe.
+ *
+ * @module
+ */
+import { lib } from "../../ffi/loader.ts";
+import { CqeFlag } from "../../ffi/constants.ts";
+import { type CompleteFn, kInternal, kRequest, kRingPtr, type Ring } from "../ring.ts";
+import { IoError, RingClosedError } from "../errors.ts";
+import { describe, errnoName } from "../native_errors.ts";
+
+/** IORING_CQE_F_MORE: the request posts more completions. */
+export const CQE_F_MORE: number = CqeFlag.MORE;
+/** IORING_CQE_F_BUFFER: the upper 16 flag bits name the provided buffer. */
+export const CQE_F_BUFFER: number = CqeFlag.BUFFER;
+/** IORING_CQE_F_NOTIF: a zero-copy send's notification. */
+export const CQE_F_NOTIF: number = CqeFlag.NOTIF;
+/** Each completion of a request: (res, flags, closing). */
+export type CompletionHandler = CompleteFn;
+/** -ECANCELED. */
+export const ECANCELED = -125;
+/** -ENOBUFS: the buffer group ran dry. */
+export const ENOBUFS = -105;
+
+/** Options of one network request. */
+export interface RequestOptions {
+  /** Aborts the request: it is cancelled in the kernel and the promise
+   * rejects with the signal's reason (unless it completed first). */
+  signal?: AbortSignal;
+  /** Milliseconds before the request is cancelled; the promise then
+   * rejects with a `DOMException` named `TimeoutError` (as file requests). */
+  timeout?: number;
+}
+
+/** The native symbols. */
+export function sym(): ReturnType<typeof lib>["symbols"] {
+  return lib().symbols;
+}
+
+/** The native ring (throws RingClosedError once closed). */
+export function ringPtr(ring: Ring): Deno.PointerObject {
+  return ring[kRingPtr]();
+}
+
+/** Makes a request; returns its user data, or a negative errno when the
+ * SQE could not be queued. Throws RingClosedError on a closed ring. */
+export function request(
+  ring: Ring,
+  prep: (ptr: Deno.PointerObject, ud: number) => number,
+  onCqe: CompletionHandler,
+): number {
+  return ring[kRequest](prep, null, onCqe);
+}
+
+/** Cancels the request with user data `ud` (its CQE still arrives; the
+ * cancel's own is consumed in C). */
+export function cancel(ring: Ring, ud: number): void {
+  if (ring.closed) return;
+  ring[kInternal]((p, u) => sym().vb_op_cancel(p, ud, u));
+}
+
+/** Who owns a request (a connection or listener): told when it starts
+ * and ends, asked whether it was closed meanwhile. */
+export interface RequestOwner {
+  /** An error to reject with when the owner was closed, else null. */
+  closedError(res: number): Error | null;
+  /** A request of this owner entered the ring. */
+  started(ud: number): void;
+  /** Its last completion arrived. */
+  finished(ud: number): void;
+}
+
+/**
+ * A single-shot request with `signal` / `timeout`: the promise resolves to
+ * the kernel's result (errors too, as -errno: the caller names them), and
+ * rejects with the abort reason / TimeoutError / RingClosedError, or the
+ * owner's error when it was closed meanwhile. `discard(res)` is told of a
+ * result that is dropped that way (an accepted fd to close, say).
+ */
+export function oneShot(
+  ring: Ring,
+  prep: (ptr: Deno.PointerObject, ud: number) => number,
+  options: RequestOptions | undefined,
+  owner: RequestOwner | null,
+  discard?: (res: number) => void,
+): Promise<number> {
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
+    return Promise.reject(new RangeError(`timeout must be a number of ms >= 0, got ${timeout}`));
+  }
+  const { promise, resolve, reject } = Promise.withResolvers<number>();
+  let why: Error | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  let ud = -1;
+  const done: CompletionHandler = (res, _flags, closed) => {
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort) signal!.removeEventListener("abort", onAbort);
+    owner?.finished(ud);
+    let err: Error | null = null;
+    if (closed) {
+      const what = res >= 0 ? `completed with ${res}` : `ended with ${res}`;
+      err = new RingClosedError(
+        `the ring was closed while this request was in flight (${what})`,
+        res,
+      );
+    } else {
+      err = owner?.closedError(res) ?? (why !== null && res === ECANCELED ? why : null);
+    }
+    if (err === null) return resolve(res);
+    if (res >= 0) discard?.(res);
+    reject(err);
+  };
+  try {
+    ud = request(ring, prep, done);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (ud < 0) return Promise.resolve(ud);
+  owner?.started(ud);
+  const stop = (e: Error) => {
+    if (why !== null) return;
+    why = e;
+    cancel(ring, ud);
+  };
+  if (signal) {
+    onAbort = () => stop(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  }
+  if (timeout !== undefined) {
+    timer = setTimeout(
+      () => stop(new DOMException(`the request timed out after ${timeout} ms`, "TimeoutError")),
+      timeout,
+    );
+  }
+  return promise;
+}
+
+/** What the kernel offers and what the ring uses (`ring.features`). */
+export interface NetFeatures {
+  /** Provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19). */
+  pbufRing: boolean;
+  /** Multishot accept (5.19). */
+  multishotAccept: boolean;
+  /** Multishot recv into provided buffers (6.0). */
+  multishotRecv: boolean;
+  /** Zero-copy send (IORING_OP_SEND_ZC, 6.0). */
+  sendZc: boolean;
+}
+
+const cache = new WeakMap<Ring, NetFeatures>();
+
+/**
+ * The features in use on `ring`: the kernel probe, minus what the
+ * environment variable VELOQ_NET_DISABLE (comma-separated feature names,
+ * e.g. "multishotRecv,pbufRing") turns off, to run the fallbacks on a new
+ * kernel.
+ */
+export function features(ring: Ring): NetFeatures {
+  let f = cache.get(ring);
+  if (f) return f;
+  const bits = sym().vb_net_features(ringPtr(ring));
+  f = {
+    pbufRing: (bits & 1) !== 0,
+    multishotAccept: (bits & 2) !== 0,
+    multishotRecv: (bits & 4) !== 0,
+    sendZc: (bits & 8) !== 0,
+  };
+  let off = "";
+  try {
+    off = Deno.env.get("VELOQ_NET_DISABLE") ?? "";
+  } catch { /* no --allow-env: nothing disabled */ }
+  for (const name of off.split(",").map((s) => s.trim())) {
+    if (name in f) (f as unknown as Record<string, boolean>)[name] = false;
+  }
+  // Multishot recv needs provided buffers.
+  if (!f.pbufRing) f.multishotRecv = false;
+  Object.freeze(f);
+  cache.set(ring, f);
+  return f;
+}
+
+/** A NUL-terminated copy of a string, for C. */
+export function cstr(s: string): Uint8Array {
+  return new TextEncoder().encode(s + "\0");
+}
+
+/** The IoError for a failed socket operation. */
+export function netError(res: number, what: string): Error {
+  const name = errnoName(res);
+  return new IoError(`${what} failed: ${name}: ${describe(res)}`, -res, name);
+}

@@ -1,0 +1,173 @@
+/**
+ * Network entry points behind `ring.listen`, `ring.connect`,
+ * `ring.provideBuffers` and `ring.features` (Ring's methods delegate here).
+ *
+ * Sockets are made in C with plain syscalls; everything after goes
+ * through the ring. NOTE: these sockets bypass Deno's `--allow-net`
+ * (FFI needs only `--allow-ffi`): the permission system never sees them.
+ *
+ * @module
+ */
+import type { BufPool } from "../pool.ts";
+import type { Ring } from "../ring.ts";
+import { BufferGroup, type ProvideBuffersOptions } from "./buffer_group.ts";
+import { kNewConn, RingConn } from "./conn.ts";
+import { cstr, netError, oneShot, type RequestOptions, ringPtr, sym } from "./host.ts";
+import { kNewListener, RingListener } from "./listener.ts";
+
+/** Options of `ring.listen()`. */
+export interface ListenOptions {
+  /** Address to bind: an IPv4 or IPv6 literal or a name (default "0.0.0.0"). */
+  hostname?: string;
+  /** Port; 0 picks a free one (see `listener.addr.port`). */
+  port: number;
+  /** listen(2) backlog (default 511). */
+  backlog?: number;
+  /** SO_REUSEPORT: several listeners (rings, Workers) share the port. */
+  reusePort?: boolean;
+  /** The buffer group accepted connections' recv() draws from (default: the
+   * ring's own group of 256 x 16 KiB blocks, made on first use). */
+  recvBuffers?: BufferGroup;
+}
+
+/** Options of `ring.connect()`. */
+export interface ConnectOptions extends RequestOptions {
+  /** Host to connect to (default "127.0.0.1"). */
+  hostname?: string;
+  /** Port. */
+  port: number;
+  /** The buffer group recv() draws from (default: the ring's own group). */
+  recvBuffers?: BufferGroup;
+}
+
+const defaults = new WeakMap<Ring, BufferGroup>();
+const DEFAULT_SIZE = 16384;
+const DEFAULT_COUNT = 256;
+
+/** Makes the default group's pool: set by default_pool.ts (which mod.ts
+ * imports), because ring.ts -> here -> hybrid_pool.ts -> pool.ts -> ring.ts
+ * would be an import cycle evaluated too early. */
+let makePool: ((size: number, count: number) => BufPool) | null = null;
+
+/** @ignore Internal: installs the default pool maker. */
+export function setDefaultPoolMaker(f: (size: number, count: number) => BufPool): void {
+  makePool = f;
+}
+
+/** The ring's default buffer group (its own unregistered HybridPool). */
+function defaultGroup(ring: Ring): BufferGroup {
+  let g = defaults.get(ring);
+  if (g === undefined || g.closed) {
+    if (makePool === null) {
+      throw new TypeError("no default recvBuffers: pass a group from ring.provideBuffers()");
+    }
+    const pool = makePool(DEFAULT_SIZE, DEFAULT_COUNT);
+    try {
+      g = new BufferGroup(ring, pool, { size: DEFAULT_SIZE, count: DEFAULT_COUNT }, true);
+    } catch (e) {
+      pool.close();
+      throw e;
+    }
+    defaults.set(ring, g);
+  }
+  return g;
+}
+
+/** Closes the ring's default group (at ring close). */
+export function closeDefaultGroup(ring: Ring): void {
+  defaults.get(ring)?.close();
+  defaults.delete(ring);
+}
+
+function groupOf(ring: Ring, g: BufferGroup | undefined): BufferGroup | (() => BufferGroup) {
+  if (g === undefined) return () => defaultGroup(ring);
+  if (!(g instanceof BufferGroup)) {
+    throw new TypeError("recvBuffers must be a BufferGroup from ring.provideBuffers()");
+  }
+  return g;
+}
+
+function portOf(port: unknown): number {
+  if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
+    throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
+  }
+  return port as number;
+}
+
+/** `ring.listen()`. */
+export function listen(ring: Ring, options: ListenOptions): RingListener {
+  const port = portOf(options?.port);
+  const host = options.hostname ?? "0.0.0.0";
+  const backlog = options.backlog ?? 511;
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
+    throw new RangeError(`backlog must be an integer from 1 to 65535, got ${backlog}`);
+  }
+  const group = groupOf(ring, options.recvBuffers);
+  ringPtr(ring); // throws RingClosedError on a closed ring
+  const out = new Int32Array(2);
+  const fd = sym().vb_net_listen(cstr(host), port, backlog, options.reusePort ? 1 : 0, out);
+  if (fd < 0) {
+    if (fd === -98) {
+      throw new Deno.errors.AddrInUse(
+        `cannot listen on ${host}:${port}: the address is in use (EADDRINUSE)`,
+      );
+    }
+    if (fd === -4020) {
+      throw new Deno.errors.NotFound(`cannot listen on ${host}: the name does not resolve`);
+    }
+    throw netError(fd, `listen on ${host}:${port}`);
+  }
+  try {
+    return new RingListener(kNewListener, ring, fd, group);
+  } catch (e) {
+    sym().vb_net_close_now(fd);
+    throw e;
+  }
+}
+
+/** `ring.connect()`. */
+export async function connect(ring: Ring, options: ConnectOptions): Promise<RingConn> {
+  const port = portOf(options?.port);
+  const host = options.hostname ?? "127.0.0.1";
+  const group = groupOf(ring, options.recvBuffers);
+  ringPtr(ring); // throws RingClosedError on a closed ring
+  const addr = new Uint8Array(128);
+  const fam = new Int32Array(1);
+  const alen = sym().vb_net_resolve(cstr(host), port, addr, fam);
+  if (alen === -4020) throw new Deno.errors.NotFound(`cannot connect to ${host}: no such host`);
+  if (alen < 0) throw netError(alen, `resolving ${host}`);
+  const fd = sym().vb_net_socket(fam[0]);
+  if (fd < 0) throw netError(fd, "socket");
+  let res: number;
+  try {
+    // `addr` stays referenced by this closure until the CQE (the kernel
+    // reads it while connecting).
+    res = await oneShot(
+      ring,
+      (p, ud) => sym().vb_net_prep_connect(p, fd, addr, alen, ud),
+      options,
+      null,
+    );
+  } catch (e) {
+    sym().vb_net_close_now(fd);
+    throw e;
+  }
+  if (res < 0) {
+    sym().vb_net_close_now(fd);
+    const err = netError(res, `connect to ${host}:${port}`);
+    if (res === -111) {
+      (err as Error).message += " (nothing listens there)";
+    }
+    throw err;
+  }
+  return new RingConn(kNewConn, ring, fd, group);
+}
+
+/** `ring.provideBuffers()`. */
+export function provideBuffers(
+  ring: Ring,
+  pool: BufPool,
+  options: ProvideBuffersOptions,
+): BufferGroup {
+  return new BufferGroup(ring, pool, options);
+}
