@@ -1,0 +1,286 @@
+/**
+ * deno task bench:net — the Ring's network I/O beside Deno's own, on
+ * loopback, server and load generator pinned to different cores:
+ *
+ *  - HTTP: `wrk -t1 -cN -dDs --latency` against examples/http_server.ts
+ *    (Ring), the same keep-alive fixed-response server on Deno.listen
+ *    (bench/net/deno_tcp.ts, as Deno's cli/bench/http/deno_tcp.ts) and
+ *    Deno.serve hello world, at 1, 16 and 64 connections: requests/s, p99.
+ *  - Bulk echo: bench/net/echo_client.c (one C client for every server)
+ *    sends 64 KiB blocks and reads the echo back, against
+ *    examples/echo_server.ts (64 KiB provided blocks; also with SEND_ZC,
+ *    measured, not claimed: loopback copies anyway) and bench/net/echo_deno.ts;
+ *    iperf3 on loopback (one direction) as the ceiling.
+ *
+ * Rounds interleave the servers (order rotated each round); the stored
+ * JSON keeps every run; bench/report_net.ts makes the table (medians,
+ * min-max, medians of per-round ratios). Run it under the bench lock on a
+ * shared machine: `flock /tmp/veloq-bench.lock deno task bench:net`.
+ *
+ *   deno task bench:net [--duration 5] [--rounds 3] [--bulk-mib 512] [--quick] [--json PATH]
+ *
+ * @module
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const argv = Deno.args;
+const opt = (name: string, fallback: number) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+const QUICK = argv.includes("--quick");
+const DURATION = opt("--duration", QUICK ? 2 : 5);
+const ROUNDS = opt("--rounds", QUICK ? 1 : 3);
+const BULK_MIB = opt("--bulk-mib", QUICK ? 128 : 512);
+const jsonIdx = argv.indexOf("--json");
+const JSON_PATH = jsonIdx >= 0 ? argv[jsonIdx + 1] : `${ROOT}/bench/results/net_bench.json`;
+const CONNS = [1, 16, 64];
+const SERVER_CPU = "0";
+const CLIENT_CPU = "1";
+
+/** Runs a command to completion; its stdout (throws on failure). */
+async function output(cmd: string, args: string[]): Promise<string> {
+  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(o.stdout);
+  if (!o.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(o.stderr)}`);
+  }
+  return text;
+}
+
+async function have(cmd: string): Promise<boolean> {
+  try {
+    await output("sh", ["-c", `command -v ${cmd}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A server process pinned to the server core; resolves once it printed
+ * "... on 127.0.0.1:PORT". */
+interface Server {
+  name: string;
+  port: number;
+  child: Deno.ChildProcess;
+}
+
+async function startServer(name: string, args: string[]): Promise<Server> {
+  const child = new Deno.Command("taskset", {
+    args: ["-c", SERVER_CPU, Deno.execPath(), "run", ...args],
+    stdout: "piped",
+    stderr: "inherit",
+    cwd: ROOT,
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+    const m = /on (?:127\.0\.0\.1|\[?::1\]?):(\d+)/.exec(seen);
+    if (m) {
+      // Keep draining stdout so the server never blocks on a full pipe.
+      (async () => {
+        try {
+          while (!(await reader.read()).done) { /* drain */ }
+        } catch { /* closed */ }
+      })();
+      return { name, port: Number(m[1]), child };
+    }
+  }
+  child.kill("SIGKILL");
+  throw new Error(`${name} did not start: ${seen}`);
+}
+
+async function stop(s: Server): Promise<void> {
+  try {
+    s.child.kill("SIGTERM");
+  } catch { /* gone */ }
+  await s.child.status;
+}
+
+/** One wrk run: requests/s and p99 latency in ms. */
+async function wrk(port: number, conns: number, seconds: number) {
+  const text = await output("taskset", [
+    "-c",
+    CLIENT_CPU,
+    "wrk",
+    "-t1",
+    `-c${conns}`,
+    `-d${seconds}s`,
+    "--latency",
+    `http://127.0.0.1:${port}/`,
+  ]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const p99m = /\s99%\s+([\d.]+)(us|ms|s)/.exec(text);
+  const unit = { us: 1e-3, ms: 1, s: 1e3 }[p99m?.[2] ?? "ms"]!;
+  const p99 = p99m ? Number(p99m[1]) * unit : NaN;
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(text)?.[0] ?? null;
+  return { rps, p99Ms: p99, errors };
+}
+
+async function echoClient(bin: string, port: number, mib: number): Promise<number> {
+  const text = await output("taskset", ["-c", CLIENT_CPU, bin, String(port), String(mib)]);
+  return JSON.parse(text).mibPerSec;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function iperf(seconds: number): Promise<number> {
+  const port = freePort();
+  const srv = new Deno.Command("taskset", {
+    args: ["-c", SERVER_CPU, "iperf3", "-s", "-1", "-p", String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 300));
+  try {
+    const text = await output("taskset", [
+      "-c",
+      CLIENT_CPU,
+      "iperf3",
+      "-c",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-t",
+      String(seconds),
+      "-l",
+      "64K",
+      "-J",
+    ]);
+    return JSON.parse(text).end.sum_received.bits_per_second / 8 / 2 ** 20;
+  } finally {
+    try {
+      srv.kill("SIGKILL");
+    } catch { /* ended */ }
+    await srv.status;
+  }
+}
+
+async function machine() {
+  const cpu = (await output("cat", ["/proc/cpuinfo"])).match(/model name\s*:\s*(.*)/)?.[1] ??
+    "unknown";
+  const kernel = (await output("uname", ["-r"])).trim();
+  const commit = (await output("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])).trim();
+  const dirty = (await output("git", ["-C", ROOT, "status", "--porcelain"])).trim() !== "";
+  const wrkVersion = (await output("sh", ["-c", "wrk -v 2>&1 | head -1 || true"])).trim();
+  const iperfVersion = (await output("iperf3", ["--version"])).split("\n")[0].trim();
+  return {
+    cpu,
+    cpus: navigator.hardwareConcurrency,
+    kernel,
+    deno: Deno.version.deno,
+    commit,
+    dirty,
+    wrk: wrkVersion,
+    iperf3: iperfVersion,
+    loadavg: (await output("cat", ["/proc/loadavg"])).trim(),
+  };
+}
+
+const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
+
+async function main(): Promise<void> {
+  for (const tool of ["wrk", "iperf3", "taskset"]) {
+    if (!(await have(tool))) {
+      throw new Error(`${tool} is missing: apt-get install wrk iperf3 util-linux (./dev setup)`);
+    }
+  }
+  const tmp = await Deno.makeTempDir({ prefix: "veloq-net-bench-" });
+  const client = `${tmp}/echo_client`;
+  await output("python3", [
+    "-m",
+    "ziglang",
+    "cc",
+    "-O2",
+    "-pthread",
+    "-o",
+    client,
+    `${ROOT}/bench/net/echo_client.c`,
+  ]);
+  const ffi = ["--allow-ffi", "--allow-env", "--allow-read"];
+  const httpServers = [
+    { name: "ring", args: [...ffi, "examples/http_server.ts", "127.0.0.1:0"] },
+    { name: "deno_listen", args: ["--allow-net", "bench/net/deno_tcp.ts", "0"] },
+    { name: "deno_serve", args: ["--allow-net", "bench/net/deno_serve.ts", "0"] },
+  ];
+  const bulkServers = [
+    { name: "ring", args: [...ffi, "examples/echo_server.ts", "127.0.0.1:0", "--block", "65536"] },
+    {
+      name: "ring_zero_copy",
+      args: [...ffi, "examples/echo_server.ts", "127.0.0.1:0", "--block", "65536", "--zero-copy"],
+    },
+    { name: "deno_listen", args: ["--allow-net", "bench/net/echo_deno.ts", "0"] },
+  ];
+  const started = new Date().toISOString();
+  const m = await machine();
+  const http: { server: string; conns: number; round: number; rps: number; p99Ms: number }[] = [];
+  const bulk: { server: string; round: number; mibPerSec: number }[] = [];
+  const running: Server[] = [];
+  try {
+    for (const s of httpServers) running.push(await startServer(s.name, s.args));
+    for (const s of running) await wrk(s.port, 16, 1); // warm up (JIT)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const conns of CONNS) {
+        for (const s of rotate(running, round)) {
+          const r = await wrk(s.port, conns, DURATION);
+          if (r.errors) console.error(`${s.name} c${conns}: ${r.errors}`);
+          http.push({ server: s.name, conns, round, rps: r.rps, p99Ms: r.p99Ms });
+          console.error(
+            `http round ${round} c${conns} ${s.name}: ${r.rps.toFixed(0)} req/s, p99 ${
+              r.p99Ms.toFixed(2)
+            } ms`,
+          );
+        }
+      }
+    }
+  } finally {
+    for (const s of running.splice(0)) await stop(s);
+  }
+  try {
+    for (const s of bulkServers) running.push(await startServer(s.name, s.args));
+    for (const s of running) await echoClient(client, s.port, 64); // warm up
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = [...rotate(running, round).map((s) => s.name), "iperf3"];
+      if (round % 2 === 1) order.reverse();
+      for (const name of order) {
+        const mibPerSec = name === "iperf3"
+          ? await iperf(Math.max(2, Math.round(DURATION / 2)))
+          : await echoClient(client, running.find((s) => s.name === name)!.port, BULK_MIB);
+        bulk.push({ server: name, round, mibPerSec });
+        console.error(`bulk round ${round} ${name}: ${mibPerSec.toFixed(0)} MiB/s`);
+      }
+    }
+  } finally {
+    for (const s of running.splice(0)) await stop(s);
+    await Deno.remove(tmp, { recursive: true });
+  }
+  const stored = {
+    date: started,
+    machine: { ...m, loadavgAfter: (await output("cat", ["/proc/loadavg"])).trim() },
+    command: `deno task bench:net ${
+      argv.filter((a, i) => a !== "--json" && argv[i - 1] !== "--json").join(" ")
+    }`.trim(),
+    shared: "the machine was shared with other engineers' work while measuring (2 cores)",
+    duration: DURATION,
+    rounds: ROUNDS,
+    bulkMib: BULK_MIB,
+    pinning: { server: SERVER_CPU, client: CLIENT_CPU },
+    http,
+    bulk,
+  };
+  await Deno.mkdir(JSON_PATH.replace(/\/[^/]*$/, ""), { recursive: true });
+  await Deno.writeTextFile(JSON_PATH, JSON.stringify(stored, null, 2) + "\n");
+  const { netSection } = await import("./report_net.ts");
+  console.log(netSection(JSON_PATH));
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,46 @@
+/**
+ * The keep-alive fixed-response HTTP server of Deno's own benchmark
+ * (cli/bench/http/deno_tcp.ts), on a Ring: read a request, write a fixed
+ * 200 response, repeat until the client closes. The response lives in one
+ * registered buffer shared by every connection.
+ *
+ *   deno run --allow-ffi --allow-env --allow-read examples/http_server.ts [host:port] [--seconds N]
+ *
+ * Default 127.0.0.1:4500; `wrk -d 10s --latency http://127.0.0.1:4500/`.
+ * Requests are assumed to fit one receive (as in deno_tcp.ts, which reads
+ * 1 KiB and answers; wrk sends ~40 bytes). FFI sockets bypass --allow-net.
+ */
+import { BuddyPool, Ring, type RingConn } from "../mod.ts";
+
+const args = Deno.args.filter((a, i) => !a.startsWith("--") && !Deno.args[i - 1]?.startsWith("--"));
+const secIdx = Deno.args.indexOf("--seconds");
+const seconds = secIdx >= 0 ? Number(Deno.args[secIdx + 1]) : 0;
+const [hostname, portText] = (args[0] ?? "127.0.0.1:4500").split(/:(?=[^:]*$)/);
+
+using ring = new Ring({ entries: 1024 });
+using pool = BuddyPool.create({ arenaSize: 1 << 20, registrar: ring });
+const body = new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHello World\n");
+using response = pool.alloc(4096);
+response.bytes.set(body);
+
+using listener = ring.listen({
+  hostname: hostname.replace(/^\[|\]$/g, ""),
+  port: Number(portText),
+});
+console.log(`http server on ${listener.addr.hostname}:${listener.addr.port}`);
+
+async function handle(conn: RingConn): Promise<void> {
+  using c = conn;
+  try {
+    for await (const req of c) {
+      req.release(); // the request's bytes are not needed: answer it
+      await c.write(response, { length: body.length });
+    }
+  } catch (e) {
+    const name = (e as { errnoName?: string }).errnoName;
+    if (!c.closed && name !== "ECONNRESET" && name !== "EPIPE") throw e;
+  }
+}
+
+if (seconds > 0) setTimeout(() => listener.close(), seconds * 1000);
+for await (const conn of listener) handle(conn);
