@@ -23,6 +23,7 @@
  * Each stored file holds the machine, the date and the exact command.
  */
 import { durableSection } from "./report_durable.ts";
+import { netSection } from "./report_net.ts";
 
 // --- the stored files -----------------------------------------------------------
 
@@ -769,7 +770,7 @@ async function main(): Promise<void> {
     from: FROM ? (FROM.startsWith("/") ? FROM : `${ROOT}/${FROM}`) : null,
     quick: QUICK,
     skip: NO_IO,
-  }); // bench/report_durable.ts
+  }) + netSection(`${outDir}/net_bench.json`); // bench/report_durable.ts, bench/report_net.ts
   const written: string[] = [];
   const write = async (name: string, text: string) => {
     await Deno.writeTextFile(`${outDir}/${name}`, text);

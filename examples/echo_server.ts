@@ -30,7 +30,9 @@ const [hostname, portText] = (args[0] ?? "127.0.0.1:4544").split(/:(?=[^:]*$)/);
 
 using ring = new Ring({ entries: 512 });
 using pool = HybridPool.create({ classes: [{ size: block, count }], registrar: ring });
-using group = ring.provideBuffers(pool, { size: block, count });
+// A share of 32 blocks (or the whole group) per connection keeps the
+// multishot recv (smaller shares receive one block per request).
+using group = ring.provideBuffers(pool, { size: block, count, perConnection: Math.min(count, 32) });
 using listener = ring.listen({
   hostname: hostname.replace(/^\[|\]$/g, ""),
   port: Number(portText),

@@ -490,3 +490,27 @@ Deno.test("features say what is in use", () => {
     assert.equal(f.multishotRecv, false);
   }
 });
+
+Deno.test("closing a buffer group with receives armed or starved: recv rejects, the pool closes", async () => {
+  using ring = new Ring({ entries: 32 });
+  const recvPool = BuddyPool.create({ arenaSize: 64 * KiB });
+  const group = ring.provideBuffers(recvPool, { size: 4096, count: 2 });
+  using listener = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  using conn = await listener.accept();
+  await peer.write(pattern(64 * KiB, 1));
+  // Hold both blocks: the next recv finds the group dry and waits.
+  const a = await within(conn.recv(), 5000, "a");
+  const b = await within(conn.recv(), 5000, "b");
+  const starved = conn.recv();
+  await new Promise((r) => setTimeout(r, 20));
+  // Data is on its way while the group closes in the same tick.
+  await peer.write(pattern(4096, 2));
+  group.close();
+  await assert.rejects(within(starved, 5000, "starved recv"), ConnectionClosedError);
+  a!.release();
+  b!.release();
+  assert.equal(group.stats().heldByJs, 0);
+  recvPool.close(); // every block went back
+  peer.close();
+});

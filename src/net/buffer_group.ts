@@ -173,7 +173,13 @@ export class BufferGroup implements Disposable {
       [kView]: (bid: number, len: number) => this.#views[bid].subarray(0, len),
       [kPointer]: (bid: number) => this.#blocks[bid].pointer,
       [kForget]: () => {},
-      [kIndexLive]: () => this.#blocks[0].bufIndex >= 0,
+      [kIndexLive]: () => {
+        try {
+          return this.#blocks[0].bufIndex >= 0;
+        } catch {
+          return false; // the blocks went back to the pool (group closed)
+        }
+      },
       [kIdentity]: () => {
         throw new TypeError(
           "a received buffer cannot be transferred to another thread: copy its bytes, or release it",
@@ -210,8 +216,11 @@ export class BufferGroup implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // Connections waiting for blocks learn that none will come.
+    const starved = [...this.#starved];
     this.#starved.clear();
     this.#maybeDestroy();
+    for (const u of starved) u.rearm();
   }
 
   /** Same as close(). */
@@ -229,6 +238,9 @@ export class BufferGroup implements Disposable {
     closed: () => this.#closed,
     // Ring mode: a block the kernel filled for `user`.
     deliver: (bid, n, user) => {
+      // A completion reaped after close() unregistered the ring: its block
+      // may be back in the pool already, so it is never handed out.
+      if (this.#destroyed) return null;
       this.#inKernel--;
       this.#held++;
       this.#user[bid] = user;
@@ -236,6 +248,7 @@ export class BufferGroup implements Disposable {
     },
     // A block the kernel picked but filled with nothing: straight back.
     unused: (bid) => {
+      if (this.#destroyed) return;
       this.#inKernel--;
       this.#queue(bid);
     },
@@ -257,6 +270,8 @@ export class BufferGroup implements Disposable {
       queueMicrotask(this.#wake);
     },
     starve: (user) => {
+      // Closed: the user's arm() then reports the closed group.
+      if (this.#closed) return queueMicrotask(() => user.rearm());
       this.#enobufs++;
       this.#starved.add(user);
       queueMicrotask(this.#wake);
@@ -376,7 +391,7 @@ export class BufferGroup implements Disposable {
 export interface GroupInternals {
   ring(): Ring;
   closed(): boolean;
-  deliver(bid: number, n: number, user: GroupUser): FixedBuf;
+  deliver(bid: number, n: number, user: GroupUser): FixedBuf | null;
   unused(bid: number): void;
   take(): number;
   view(bid: number): Uint8Array;

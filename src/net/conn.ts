@@ -332,7 +332,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
         (p, u) => sym().vb_net_prep_send(p, fd, part, part.length, 1, index, u),
         (res, flags, closed) => {
           if ((flags & CQE_F_NOTIF) === 0) result = res;
-          if ((flags & CQE_F_MORE) !== 0 && !closed) return;
+          // Settles at the last CQE only (the notification, also when the
+          // ring closes): until then the kernel may still read the buffer.
+          if ((flags & CQE_F_MORE) !== 0) return;
           this.#reqs.finished(ud);
           const err = closed
             ? new ConnectionClosedError("the ring was closed during a zero-copy send", result)
