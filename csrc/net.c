@@ -109,15 +109,18 @@ int32_t vb_net_listen(const char *host, uint32_t port, uint32_t backlog, uint32_
     return fd;
 }
 
-int32_t vb_net_resolve(const char *host, uint32_t port, uint8_t *addr, int32_t *out) {
+int32_t vb_net_resolve(const char *host, uint32_t port, uint32_t index, uint8_t *addr,
+                       int32_t *out) {
     if (!addr || !out || !host || !*host) return VB_EINVAL;
     struct addrinfo *res;
     int32_t rc = resolve(host, port, 0, &res);
     if (rc < 0) return rc;
     rc = VB_ENORESOLVE;
+    uint32_t seen = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
         if (ai->ai_addrlen > VB_NET_ADDR_LEN) continue;
+        if (seen++ < index) continue;
         memcpy(addr, ai->ai_addr, ai->ai_addrlen);
         out[0] = family_of(ai->ai_addr);
         rc = (int32_t)ai->ai_addrlen;

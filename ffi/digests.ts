@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "4d7f3d06a9f31b89054743021d11bc2ba64ae84679713db8bdc4427c41f4ce11",
-  "aarch64-linux": "78e5d069f176b2bd8f0a54f6bc9246eb7b4236207c65ae29b38ddd0ce944e902",
+  "x86_64-linux": "15463d48d009ae97809c21212834ff3f55611066dde06956cc5e338d480a9739",
+  "aarch64-linux": "13ccecbcf7e531066a9a02d501dbc270bede38d7a3f89ae331ab527b480ca98d",
 };

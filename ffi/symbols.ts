@@ -147,7 +147,7 @@ export const symbols = {
 
   // --- network (csrc/net.c; owner w16) -----------------------------------
   vb_net_listen: { parameters: ["buffer", "u32", "u32", "u32", "buffer"], result: "i32" },
-  vb_net_resolve: { parameters: ["buffer", "u32", "buffer", "buffer"], result: "i32" },
+  vb_net_resolve: { parameters: ["buffer", "u32", "u32", "buffer", "buffer"], result: "i32" },
   vb_net_socket: { parameters: ["u32"], result: "i32" },
   vb_net_addr: { parameters: ["i32", "u32", "buffer", "u32", "buffer"], result: "i32" },
   vb_net_set_nodelay: { parameters: ["i32", "u32"], result: "i32" },

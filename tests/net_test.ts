@@ -514,3 +514,31 @@ Deno.test("closing a buffer group with receives armed or starved: recv rejects, 
   recvPool.close(); // every block went back
   peer.close();
 });
+
+Deno.test("connect by name tries each address; a group of another ring is refused", async () => {
+  using ring = new Ring({ entries: 16 });
+  using other = new Ring({ entries: 8 });
+  using listener = ring.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using conn = await within(
+    ring.connect({ hostname: "localhost", port: listener.addr.port }),
+    5000,
+    "connect localhost",
+  );
+  using peer = await accepted;
+  assert.equal(peer.remoteAddr.port, conn.localAddr.port);
+  using pool = BuddyPool.create({ arenaSize: 64 * KiB });
+  using group = other.provideBuffers(pool, { size: 4096, count: 2 });
+  assert.throws(
+    () => ring.listen({ port: 0, hostname: "127.0.0.1", recvBuffers: group }),
+    TypeError,
+  );
+  await assert.rejects(
+    ring.connect({ port: listener.addr.port, recvBuffers: group }),
+    TypeError,
+  );
+  await assert.rejects(
+    ring.connect({ hostname: "no-such-host.invalid", port: 1 }),
+    Deno.errors.NotFound,
+  );
+});

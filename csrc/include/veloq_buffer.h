@@ -569,9 +569,12 @@ enum {
  * out[0] = the bound port (port 0 picks one), out[1] = 4 or 6. */
 VB_API int32_t vb_net_listen(const char *host, uint32_t port, uint32_t backlog, uint32_t flags,
                              int32_t *out);
-/* Resolves host:port for connect into addr (VB_NET_ADDR_LEN bytes).
- * Returns the address length, or -errno / VB_ENORESOLVE; out[0] = 4 or 6. */
-VB_API int32_t vb_net_resolve(const char *host, uint32_t port, uint8_t *addr, int32_t *out);
+/* Resolves host:port for connect: the index-th IPv4/IPv6 address (in
+ * getaddrinfo's order) into addr (VB_NET_ADDR_LEN bytes).  Returns the
+ * address length, or -errno / VB_ENORESOLVE (also past the last one);
+ * out[0] = 4 or 6. */
+VB_API int32_t vb_net_resolve(const char *host, uint32_t port, uint32_t index, uint8_t *addr,
+                              int32_t *out);
 /* A TCP socket of family 4 or 6, CLOEXEC, TCP_NODELAY on.  fd or -errno. */
 VB_API int32_t vb_net_socket(uint32_t family);
 /* The socket's own (peer = 0) or its peer's (peer = 1) address as text

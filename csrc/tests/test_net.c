@@ -45,7 +45,7 @@ static int pair(vb_ring *r, const char *host, int *lfd, int *srv, int *cli) {
     if (*lfd < 0) return *lfd;
     uint8_t addr[VB_NET_ADDR_LEN];
     int32_t fam[1];
-    int32_t alen = vb_net_resolve(host, (uint32_t)out[0], addr, fam);
+    int32_t alen = vb_net_resolve(host, (uint32_t)out[0], 0, addr, fam);
     if (alen < 0) return alen;
     *cli = vb_net_socket((uint32_t)fam[0]);
     if (*cli < 0) return *cli;
@@ -125,7 +125,8 @@ static void net_addr_in_use_and_resolve(void) {
     CHECK(c >= 0);
     CHECK_EQ(out2[0], out[0]);
     uint8_t addr[VB_NET_ADDR_LEN];
-    CHECK_RC(vb_net_resolve("no-such-host.invalid", 80, addr, out), VB_ENORESOLVE);
+    CHECK_RC(vb_net_resolve("no-such-host.invalid", 80, 0, addr, out), VB_ENORESOLVE);
+    CHECK_RC(vb_net_resolve("127.0.0.1", 80, 1, addr, out), VB_ENORESOLVE); /* only one */
     CHECK_RC(vb_net_listen("127.0.0.1", 70000, 4, 0, out), VB_EINVAL);
     close(a);
     close(b);
@@ -140,7 +141,7 @@ static void net_connect_refused(void) {
     REQUIRE(lfd >= 0);
     close(lfd); /* nobody listens on that port now */
     uint8_t addr[VB_NET_ADDR_LEN];
-    int32_t alen = vb_net_resolve("127.0.0.1", (uint32_t)out[0], addr, out + 1);
+    int32_t alen = vb_net_resolve("127.0.0.1", (uint32_t)out[0], 0, addr, out + 1);
     REQUIRE(alen > 0);
     int cli = vb_net_socket(4);
     REQUIRE(cli >= 0);

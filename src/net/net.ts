@@ -10,7 +10,7 @@
  */
 import type { BufPool } from "../pool.ts";
 import type { Ring } from "../ring.ts";
-import { BufferGroup, type ProvideBuffersOptions } from "./buffer_group.ts";
+import { BufferGroup, kGroup, type ProvideBuffersOptions } from "./buffer_group.ts";
 import { kNewConn, RingConn } from "./conn.ts";
 import { cstr, netError, oneShot, type RequestOptions, ringPtr, sym } from "./host.ts";
 import { kNewListener, RingListener } from "./listener.ts";
@@ -84,6 +84,10 @@ function groupOf(ring: Ring, g: BufferGroup | undefined): BufferGroup | (() => B
   if (!(g instanceof BufferGroup)) {
     throw new TypeError("recvBuffers must be a BufferGroup from ring.provideBuffers()");
   }
+  // A group id means something only in the ring that registered it.
+  if (g[kGroup].ring() !== ring) {
+    throw new TypeError("recvBuffers must be a BufferGroup of this ring (ring.provideBuffers())");
+  }
   return g;
 }
 
@@ -125,42 +129,53 @@ export function listen(ring: Ring, options: ListenOptions): RingListener {
   }
 }
 
-/** `ring.connect()`. */
+/** Errors after which connect tries the name's next address. */
+const NEXT_ADDRESS = new Set([-111, -101, -113, -99, -97]); // ECONNREFUSED ENETUNREACH EHOSTUNREACH EADDRNOTAVAIL EAFNOSUPPORT
+
+/** `ring.connect()`: each address of the name in turn (as Deno.connect),
+ * until one answers. */
 export async function connect(ring: Ring, options: ConnectOptions): Promise<RingConn> {
   const port = portOf(options?.port);
   const host = options.hostname ?? "127.0.0.1";
   const group = groupOf(ring, options.recvBuffers);
   ringPtr(ring); // throws RingClosedError on a closed ring
-  const addr = new Uint8Array(128);
-  const fam = new Int32Array(1);
-  const alen = sym().vb_net_resolve(cstr(host), port, addr, fam);
-  if (alen === -4020) throw new Deno.errors.NotFound(`cannot connect to ${host}: no such host`);
-  if (alen < 0) throw netError(alen, `resolving ${host}`);
-  const fd = sym().vb_net_socket(fam[0]);
-  if (fd < 0) throw netError(fd, "socket");
-  let res: number;
-  try {
-    // `addr` stays referenced by this closure until the CQE (the kernel
-    // reads it while connecting).
-    res = await oneShot(
-      ring,
-      (p, ud) => sym().vb_net_prep_connect(p, fd, addr, alen, ud),
-      options,
-      null,
-    );
-  } catch (e) {
-    sym().vb_net_close_now(fd);
-    throw e;
-  }
-  if (res < 0) {
-    sym().vb_net_close_now(fd);
-    const err = netError(res, `connect to ${host}:${port}`);
-    if (res === -111) {
-      (err as Error).message += " (nothing listens there)";
+  const name = cstr(host);
+  let last = 0;
+  for (let index = 0;; index++) {
+    const addr = new Uint8Array(128);
+    const fam = new Int32Array(1);
+    const alen = sym().vb_net_resolve(name, port, index, addr, fam);
+    if (alen === -4020 && index > 0) break; // tried them all
+    if (alen === -4020) throw new Deno.errors.NotFound(`cannot connect to ${host}: no such host`);
+    if (alen < 0) throw netError(alen, `resolving ${host}`);
+    const fd = sym().vb_net_socket(fam[0]);
+    if (fd < 0) {
+      last = fd;
+      if (NEXT_ADDRESS.has(fd)) continue;
+      throw netError(fd, "socket");
     }
-    throw err;
+    let res: number;
+    try {
+      // `addr` stays referenced by this closure until the CQE (the kernel
+      // reads it while connecting).
+      res = await oneShot(
+        ring,
+        (p, ud) => sym().vb_net_prep_connect(p, fd, addr, alen, ud),
+        options,
+        null,
+      );
+    } catch (e) {
+      sym().vb_net_close_now(fd);
+      throw e;
+    }
+    if (res >= 0) return new RingConn(kNewConn, ring, fd, group);
+    sym().vb_net_close_now(fd);
+    last = res;
+    if (!NEXT_ADDRESS.has(res)) break;
   }
-  return new RingConn(kNewConn, ring, fd, group);
+  const err = netError(last, `connect to ${host}:${port}`);
+  if (last === -111) err.message += " (nothing listens there)";
+  throw err;
 }
 
 /** `ring.provideBuffers()`. */
