@@ -418,9 +418,19 @@ Deno.test("ring.close() with network requests in flight rejects them with RingCl
   const pendingAccept = listener.accept();
   using buf = pool.alloc(4096);
   const pendingRead = conn.read(buf);
+  const peer2 = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn2 = await pendingAccept;
+  const pendingRecv = conn2.recv(); // a multishot recv armed on the default group
+  const iterating = (async () => {
+    for await (const c of listener) c.close(); // a multishot accept armed
+  })();
+  await new Promise((r) => setTimeout(r, 10));
   ring.close();
-  await assert.rejects(pendingAccept, RingClosedError);
   await assert.rejects(pendingRead, RingClosedError);
+  await assert.rejects(within(pendingRecv, 5000, "recv at ring close"), RingClosedError);
+  await assert.rejects(within(iterating, 5000, "accept at ring close"), RingClosedError);
+  conn2.close();
+  peer2.close();
   buf.release();
   conn.close();
   listener.close();

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { ConnectionClosedError } from "../errors.ts";
+import { ConnectionClosedError, RingClosedError } from "../errors.ts";
 import { type FixedBuf, kBusy, kRegistrar } from "../fixed_buf.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup, GroupInternals, GroupUser } from "./buffer_group.ts";
@@ -337,7 +337,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
           if ((flags & CQE_F_MORE) !== 0) return;
           this.#reqs.finished(ud);
           const err = closed
-            ? new ConnectionClosedError("the ring was closed during a zero-copy send", result)
+            ? new RingClosedError("the ring was closed during a zero-copy send", result)
             : this.#reqs.closedError(result);
           if (err) reject(err);
           else resolve(result);
@@ -438,7 +438,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     if (closed) {
       this.#ended = true;
-      return this.#push(new ConnectionClosedError("the ring was closed", res));
+      return this.#push(new RingClosedError("the ring was closed while this connection was receiving", res));
     }
     if (buf !== null) {
       this.#held++;

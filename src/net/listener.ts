@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConnectionClosedError } from "../errors.ts";
+import { ConnectionClosedError, RingClosedError } from "../errors.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup } from "./buffer_group.ts";
 import { kNewConn, type RingAddr, RingConn, socketAddr } from "./conn.ts";
@@ -149,7 +149,7 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
       else this.#deliver(new RingConn(kNewConn, this.#ring, res, this.#group));
     } else if (closed) {
       for (const w of this.#waiters.splice(0)) {
-        w.reject(new ConnectionClosedError("the ring was closed", res));
+        w.reject(new RingClosedError("the ring was closed while this listener was accepting", res));
       }
     } else if (res !== ECANCELED && !this.#reqs.closed) {
       this.#deliver(netError(res, "accept"));
