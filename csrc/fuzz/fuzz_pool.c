@@ -37,7 +37,11 @@
 
 #define PAGE VB_PAGE_SIZE
 #define FB_ARENA VB_HANDLE_FALLBACK_ARENA
-#define MAX_ARENAS 6u   /* most arenas the harness lets a pool have */
+#define MAX_ARENAS 10u  /* most arenas the harness lets a pool have (growth + shares) */
+#define MAX_GROW 6u     /* most arenas set_max_arenas asks for */
+#define MAX_SHARED 3u   /* most arenas made by vb_pool_share at once */
+#define MAX_VIEWS 3u    /* views attached at once (all in this thread) */
+#define FB_LINKS 4096u  /* fallback slots a remote free may name (one link chunk) */
 #define MAX_PAGES 320u  /* most pages per arena (hybrid: (4 + 8 + 12 + 16) pages x 8) */
 #define MAX_FB 48u      /* most live fallback buffers */
 #define MAX_LIVE (MAX_ARENAS * MAX_PAGES + MAX_FB)
@@ -73,8 +77,14 @@ typedef struct mbuf {
     uint64_t seed; /* its pattern */
 } mbuf;
 
+/* Who owns an arena (vb_arena_slot.owner, as the model sees it). */
+enum { WHO_MAIN = 0, WHO_RESERVED = -1, WHO_RETURNED = -2 }; /* > 0: view index + 1 */
+
 typedef struct marena {
     int live; /* mapped: not yet returned */
+    int who;
+    int shared; /* made by vb_pool_share */
+    uint8_t pend[MAX_PAGES]; /* page waits on the arena's remote list */
     uint8_t *base;
     uint64_t size;
     uint32_t nlive;
@@ -115,6 +125,15 @@ typedef struct model {
     int32_t foreign_h[2];
     uint8_t *foreign_ptr[2];
     uint8_t *heap; /* a malloc'd block: a pointer no pool owns */
+    /* shares and views */
+    struct {
+        vb_view *v;
+        uint32_t arena, *out;
+        uint64_t allocs, queue_errors;
+    } view[MAX_VIEWS];
+    uint32_t nviews, shared_arenas;
+    uint64_t view_allocs, remote_errors;
+    uint8_t fb_pend[FB_LINKS];
     uint32_t op;
     const char *opname;
     int trace;
@@ -180,6 +199,7 @@ static void fill(const mbuf *b) {
 
 static void verify(const mbuf *b, const char *when) {
     static const uint32_t at[3] = {0, PAGE / 2, PAGE - 8};
+    if (!b->seed) return; /* never filled (a batch given back at once) */
     for (uint32_t pg = 0; pg < buf_pages(b); pg++)
         for (uint32_t w = 0; w < 3; w++) {
             uint64_t v;
@@ -214,9 +234,13 @@ static mbuf *fb_in_slot(uint32_t slot) {
     return 0;
 }
 
-/* What vb_pool_free(handle) must return now; *slot is the live-table slot
- * of the buffer it frees. */
-static int32_t expect_free(int32_t h, int32_t *slot) {
+/* expect_free's answer for a handle of an arena this thread does not own:
+ * vb_pool_free pushes it on that arena's remote list (see do_push). */
+#define PUSHED 1
+
+/* Judges a free of handle h by the owner of arena h names, as if the caller
+ * owned it: 0 (*slot frees), or the error. */
+static int32_t expect_local(int32_t h, int32_t *slot) {
     *slot = -1;
     if (h < 0) return VB_EFAULT;
     uint32_t a = h_arena(h), page = h_page(h);
@@ -239,8 +263,39 @@ static int32_t expect_free(int32_t h, int32_t *slot) {
     return o ? VB_EINTERIOR : VB_EDOUBLEFREE;
 }
 
-/* What vb_pool_free_ptr(ptr) must return now. */
-static int32_t expect_free_ptr(const uint8_t *ptr, int32_t *slot) {
+/* What vb_pool_free(handle) must return now: expect_local, or PUSHED when
+ * the handle names an arena the owner thread does not own. */
+static int32_t expect_free(int32_t h, int32_t *slot) {
+    *slot = -1;
+    uint32_t a = h_arena(h);
+    if (h >= 0 && a != 0 && a < M.narenas && M.ar[a].live && M.ar[a].who != WHO_MAIN) return PUSHED;
+    return expect_local(h, slot);
+}
+
+/* A remote free (vb_remote_push): what it returns, and the page waits on
+ * its arena's list until that arena's owner takes the list. */
+static int32_t do_push(int32_t h) {
+    uint32_t a = h_arena(h), page = h_page(h);
+    uint8_t *pend;
+    if (h < 0) return VB_EFAULT;
+    if (a == FB_ARENA) {
+        if (!M.fb_nslots || page >= FB_LINKS) return VB_EFAULT;
+        pend = &M.fb_pend[page];
+    } else {
+        if (a >= VB_MAX_ARENAS || a >= M.narenas || !M.ar[a].live || page >= M.npages) return VB_EFAULT;
+        pend = &M.ar[a].pend[page];
+    }
+    if (*pend) {
+        M.remote_errors++;
+        return VB_EDOUBLEFREE;
+    }
+    *pend = 1;
+    return 0;
+}
+
+/* What vb_pool_free_ptr(ptr) must return now; *h is the handle it names
+ * (for a push). */
+static int32_t expect_free_ptr(const uint8_t *ptr, int32_t *slot, int32_t *h) {
     uintptr_t p = (uintptr_t)ptr;
     *slot = -1;
     for (uint32_t a = 0; a < M.narenas; a++) {
@@ -248,7 +303,8 @@ static int32_t expect_free_ptr(const uint8_t *ptr, int32_t *slot) {
         if (!A->live || p < (uintptr_t)A->base || p >= (uintptr_t)A->base + A->size) continue;
         uintptr_t off = p - (uintptr_t)A->base;
         if (off % PAGE) return VB_EINTERIOR;
-        return expect_free(mk_handle(a, (uint32_t)(off / PAGE)), slot);
+        *h = mk_handle(a, (uint32_t)(off / PAGE));
+        return expect_free(*h, slot);
     }
     for (uint32_t i = 0; i < MAX_LIVE; i++) {
         const mbuf *b = &M.live[i];
@@ -264,6 +320,25 @@ static int32_t expect_free_ptr(const uint8_t *ptr, int32_t *slot) {
 
 /* The model side of a successful free of live[slot] (called before the
  * pool's call: contents are verified while they are still there). */
+static void model_release_arena(uint32_t a) {
+    marena *A = &M.ar[a];
+    A->live = 0; /* returned: its slot reads (NULL, 0) */
+    M.live_arenas--;
+    if (A->shared) M.shared_arenas--;
+    A->shared = 0;
+    M.epoch++;
+    M.unmapped[M.nunmapped++] = A->base;
+    /* Its poisoned buffers are gone too (a new arena may be mapped at the
+     * same address before the checks run). */
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < M.npoisoned; i++)
+        if ((uintptr_t)M.poisoned[i] < (uintptr_t)A->base || (uintptr_t)M.poisoned[i] >= (uintptr_t)A->base + A->size) {
+            M.poisoned[keep] = M.poisoned[i];
+            M.poisoned_cap[keep++] = M.poisoned_cap[i];
+        }
+    M.npoisoned = keep;
+}
+
 static void model_release(int32_t slot) {
     mbuf *b = &M.live[slot];
     verify(b, "before its free");
@@ -275,28 +350,18 @@ static void model_release(int32_t slot) {
         for (uint32_t i = 0; i < buf_pages(b); i++) A->owner[b->page + i] = 0;
         A->nlive--;
         if (VB_FUZZ_HYBRID) A->class_live[M.layout[b->page]]--;
-        if (b->arena != 0 && A->nlive == 0 && (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) {
-            A->live = 0; /* returned: its slot reads (NULL, 0) */
-            M.live_arenas--;
-            M.epoch++;
-            M.unmapped[M.nunmapped++] = A->base;
-            /* Its poisoned buffers are gone too (a new arena may be mapped
-             * at the same address before the checks run). */
-            uint32_t keep = 0;
-            for (uint32_t i = 0; i < M.npoisoned; i++)
-                if (M.poisoned[i] < A->base || M.poisoned[i] >= A->base + A->size) {
-                    M.poisoned[keep] = M.poisoned[i];
-                    M.poisoned_cap[keep++] = M.poisoned_cap[i];
-                }
-            M.npoisoned = keep;
+        if (b->arena != 0 && A->nlive == 0 && A->who == WHO_MAIN && (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) {
+            model_release_arena(b->arena);
         } else if (M.flags & VB_FLAG_POISON) {
             M.poisoned[M.npoisoned] = b->ptr;
             M.poisoned_cap[M.npoisoned++] = b->cap;
         }
     }
-    M.old_handle[M.nold % HISTORY] = b->handle;
-    M.old_ptr[M.nold % HISTORY] = b->ptr;
-    M.nold++;
+    if (b->seed) { /* a batch given back at once has no address to remember */
+        M.old_handle[M.nold % HISTORY] = b->handle;
+        M.old_ptr[M.nold % HISTORY] = b->ptr;
+        M.nold++;
+    }
     b->used = 0;
     M.nlive--;
 }
@@ -331,12 +396,55 @@ static uint32_t model_drain_queue(void) {
     if (n == 0) return 0;
     if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
     for (uint32_t i = 0; i < n; i++) {
-        int32_t slot, h = (int32_t)M.out[VB_OUT_QUEUE + i];
-        if (expect_free(h, &slot) == 0) model_release(slot);
-        else bad++;
+        int32_t slot, h = (int32_t)M.out[VB_OUT_QUEUE + i], e = expect_free(h, &slot);
+        if (e == PUSHED) e = do_push(h);
+        else if (e == 0) model_release(slot);
+        bad += e != 0;
     }
     M.queue_errors += bad;
     return bad;
+}
+
+/* The owner of arena a takes its remote list: every page on it is freed
+ * if it starts a live buffer now (order does not matter: frees never make a
+ * page start a live buffer), else counted as a remote error. */
+static uint32_t resolve_pending(uint32_t a, int discard) {
+    uint32_t freed = 0;
+    for (uint32_t page = 0; page < M.npages; page++) {
+        if (!M.ar[a].pend[page]) continue;
+        M.ar[a].pend[page] = 0;
+        int32_t slot;
+        if (!discard && expect_local(mk_handle(a, page), &slot) == 0) model_release(slot), freed++;
+        else M.remote_errors++;
+    }
+    return freed;
+}
+
+/* What the owner's drain does (vb_pool_drain_remote): the fallback list,
+ * then by arena: returned arenas taken over (and returned themselves when
+ * empty), its own arenas' lists, and reservations' lists counted. */
+static void model_owner_drain(void) {
+    for (uint32_t s = 0; s < FB_LINKS; s++) {
+        if (!M.fb_pend[s]) continue;
+        M.fb_pend[s] = 0;
+        mbuf *b = s < M.fb_nslots ? fb_in_slot(s) : 0;
+        if (b) model_release((int32_t)(b - M.live));
+        else M.remote_errors++;
+    }
+    for (uint32_t a = 0; a < M.narenas; a++) {
+        marena *A = &M.ar[a];
+        if (!A->live) continue;
+        if (A->who == WHO_RETURNED) {
+            A->who = WHO_MAIN;
+            M.epoch++;
+            resolve_pending(a, 0);
+            if (A->live && A->nlive == 0 && (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) model_release_arena(a);
+        } else if (A->who == WHO_MAIN) {
+            resolve_pending(a, 0);
+        } else if (A->who == WHO_RESERVED) {
+            resolve_pending(a, 1);
+        }
+    }
 }
 
 /* --- expectations of an alloc --------------------------------------------------- */
@@ -381,7 +489,7 @@ static uint64_t model_largest_free(void) {
     uint64_t best = 0;
     for (uint32_t a = 0; a < M.narenas; a++) {
         const marena *A = &M.ar[a];
-        if (!A->live) continue;
+        if (!A->live || A->who != WHO_MAIN) continue;
         if (VB_FUZZ_HYBRID) {
             for (uint32_t c = 0; c < M.nclasses; c++)
                 if (A->class_live[c] < M.cls_count[c] && (uint64_t)M.cls_pages[c] * PAGE > best)
@@ -416,8 +524,8 @@ static int expect_alloc(uint32_t size, int32_t *err, uint32_t *grow_into) {
         return round_page(size) > INT32_MAX ? (*err = VB_ERANGE, OUT_FALLBACK) : OUT_FALLBACK;
     }
     for (uint32_t a = 0; a < M.narenas; a++)
-        if (arena_fits(&M.ar[a], size)) return OUT_ARENA;
-    if (M.live_arenas < M.max_arenas) {
+        if (M.ar[a].who == WHO_MAIN && arena_fits(&M.ar[a], size)) return OUT_ARENA;
+    if (M.live_arenas - M.shared_arenas < M.max_arenas) {
         uint32_t i = 0;
         while (i < M.narenas && M.ar[i].live) i++; /* a returned slot first */
         *grow_into = i;
@@ -446,6 +554,39 @@ static void model_map_arena(uint32_t i) {
              (unsigned long long)A->size, M.npages);
 }
 
+/* A new arena buffer b (of a request of `size`): its block must be what
+ * the arena's allocator hands out (class or order, alignment, inside the
+ * arena, at base + page) on pages no live buffer covers. */
+static void claim_block(mbuf *b, uint32_t size, int32_t slot) {
+    int32_t h = b->handle;
+    marena *A = &M.ar[b->arena];
+    uint32_t want_cap, pages;
+    if (VB_FUZZ_HYBRID) {
+        uint32_t c = class_for(size);
+        want_cap = M.cls_pages[c] * PAGE;
+        if (b->page >= M.npages || M.layout[b->page] != c)
+            fail("alloc(%u): page %u is not a block of class %u", size, b->page, c);
+        A->class_live[c]++;
+    } else {
+        want_cap = PAGE << order_for(size);
+        if (b->page % (want_cap / PAGE)) fail("alloc(%u): block at page %u misaligned", size, b->page);
+    }
+    if (b->cap != want_cap) fail("alloc(%u): capacity %u, expected %u", size, b->cap, want_cap);
+    pages = b->cap / PAGE;
+    if (b->page + pages > M.npages) fail("block at page %u (%u pages) ends past the arena", b->page, pages);
+    if ((uintptr_t)b->ptr != (uintptr_t)A->base + (uintptr_t)b->page * PAGE) fail("handle %d: address %p is not base + page", h, (void *)b->ptr);
+    for (uint32_t i = 0; i < pages; i++) {
+        if (A->owner[b->page + i])
+            fail("alloc(%u): page %u of arena %u handed out while buffer %d covers it", size,
+                 b->page + i, b->arena, M.live[A->owner[b->page + i] - 1].handle);
+        A->owner[b->page + i] = (uint16_t)(slot + 1);
+    }
+    A->nlive++;
+}
+
+static int32_t accept_alloc(int32_t h, uint32_t size, int where, uint32_t grow_into, uint32_t cap, int32_t bufidx,
+                            int fill_it);
+
 /* One checked alloc: the queue is drained first (the pool does that too),
  * then the result must be exactly what the model expects.  Skipped (the
  * queue flushed instead) when it would pass the harness's fallback limit. */
@@ -468,6 +609,7 @@ static void op_alloc(uint32_t size) {
     if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0; /* see verify_unmapped */
 
     int32_t h = vb_pool_alloc(M.pool, size);
+    trace("  = %d (arena %u, grow into %u)", h, h >= 0 ? h_arena(h) : 0, grow_into);
     if (M.out[VB_OUT_QUEUED] != 0) fail("alloc left %u queued frees", M.out[VB_OUT_QUEUED]);
     if (M.out[VB_OUT_QUEUE_ERRORS] != M.queue_errors)
         fail("queue errors %u, expected %llu", M.out[VB_OUT_QUEUE_ERRORS], (unsigned long long)M.queue_errors);
@@ -477,6 +619,15 @@ static void op_alloc(uint32_t size) {
         post_checks();
         return;
     }
+    accept_alloc(h, size, where, grow_into, M.out[VB_OUT_CAPACITY], (int32_t)M.out[VB_OUT_BUF_INDEX], 1);
+    post_checks();
+}
+
+/* The model side of an alloc the pool served with handle h (where the model
+ * said: arena, grow, fallback); fills the buffer with its pattern unless
+ * `fill_it` is 0 (a batch the pool gave back again).  Returns its slot. */
+static int32_t accept_alloc(int32_t h, uint32_t size, int where, uint32_t grow_into, uint32_t cap, int32_t bufidx,
+                            int fill_it) {
     if (h < 0) fail("alloc(%u) refused with %d (%s); the model expected %s", size, h, vb_strerror(h),
                     where == OUT_FALLBACK ? "a fallback buffer" : "room in an arena");
     if (where == OUT_GROW) {
@@ -484,16 +635,28 @@ static void op_alloc(uint32_t size) {
         M.live_arenas++;
         M.grows++;
         M.epoch++;
-        model_map_arena(grow_into);
+        if (fill_it) {
+            model_map_arena(grow_into);
+        } else { /* given back at once: with VB_FLAG_RELEASE_EMPTY_ARENAS already unmapped */
+            marena *G = &M.ar[grow_into];
+            memset(G, 0, sizeof *G);
+            G->live = 1;
+            G->base = vb_pool_region_base(M.pool, grow_into);
+            G->size = (uint64_t)M.npages * PAGE;
+        }
     }
     int32_t slot = new_slot();
     mbuf *b = &M.live[slot];
-    *b = (mbuf){.used = 1, .handle = h, .cap = M.out[VB_OUT_CAPACITY], .ptr = vb_pool_ptr(M.pool, h),
-                .arena = h_arena(h), .page = h_page(h), .seed = ++M.seeds};
-    if ((int32_t)M.out[VB_OUT_BUF_INDEX] != -1) fail("unregistered pool gave buf index %d", (int32_t)M.out[VB_OUT_BUF_INDEX]);
-    if (vb_pool_capacity(M.pool, h) != b->cap)
+    *b = (mbuf){.used = 1, .handle = h, .cap = cap, .ptr = fill_it ? vb_pool_ptr(M.pool, h) : 0,
+                .arena = h_arena(h), .page = h_page(h), .seed = fill_it ? ++M.seeds : 0};
+    if (!fill_it) /* given back already: its address from the region */
+        b->ptr = b->arena == FB_ARENA ? (uint8_t *)PAGE
+                                      : (uint8_t *)((uintptr_t)vb_pool_region_base(M.pool, b->arena) +
+                                                    (uintptr_t)b->page * PAGE);
+    if (bufidx != -1) fail("unregistered pool gave buf index %d", bufidx);
+    if (fill_it && vb_pool_capacity(M.pool, h) != b->cap)
         fail("handle %d: capacity %u, out says %u", h, vb_pool_capacity(M.pool, h), b->cap);
-    if (!b->ptr || (uintptr_t)b->ptr % PAGE) fail("handle %d: address %p", h, (void *)b->ptr);
+    if (fill_it && (!b->ptr || (uintptr_t)b->ptr % PAGE)) fail("handle %d: address %p", h, (void *)b->ptr);
 
     if (where == OUT_FALLBACK) {
         if (b->arena != FB_ARENA) fail("alloc(%u): handle %d, expected a fallback buffer", size, h);
@@ -508,45 +671,26 @@ static void op_alloc(uint32_t size) {
     } else {
         if (b->arena == FB_ARENA) fail("alloc(%u): fallback handle %d, expected an arena", size, h);
         if (b->arena >= M.narenas) fail("alloc(%u): handle %d names arena %u of %u", size, h, b->arena, M.narenas);
-        if (where == OUT_GROW ? b->arena != grow_into : !arena_fits(&M.ar[b->arena], size))
+        if (where == OUT_GROW ? b->arena != grow_into
+                              : M.ar[b->arena].who != WHO_MAIN || !arena_fits(&M.ar[b->arena], size))
             fail("alloc(%u): handle %d from arena %u, which %s", size, h, b->arena,
                  where == OUT_GROW ? "is not the new one" : "had no room (or is not mapped)");
-        marena *A = &M.ar[b->arena];
-        uint32_t want_cap, pages;
-        if (VB_FUZZ_HYBRID) {
-            uint32_t c = class_for(size);
-            want_cap = M.cls_pages[c] * PAGE;
-            if (b->page >= M.npages || M.layout[b->page] != c)
-                fail("alloc(%u): page %u is not a block of class %u", size, b->page, c);
-            A->class_live[c]++;
-        } else {
-            want_cap = PAGE << order_for(size);
-            if (b->page % (want_cap / PAGE)) fail("alloc(%u): block at page %u misaligned", size, b->page);
-        }
-        if (b->cap != want_cap) fail("alloc(%u): capacity %u, expected %u", size, b->cap, want_cap);
-        pages = b->cap / PAGE;
-        if (b->page + pages > M.npages) fail("block at page %u (%u pages) ends past the arena", b->page, pages);
-        if (b->ptr != A->base + (size_t)b->page * PAGE) fail("handle %d: address %p is not base + page", h, (void *)b->ptr);
-        for (uint32_t i = 0; i < pages; i++) {
-            if (A->owner[b->page + i])
-                fail("alloc(%u): page %u of arena %u handed out while buffer %d covers it", size,
-                     b->page + i, b->arena, M.live[A->owner[b->page + i] - 1].handle);
-            A->owner[b->page + i] = (uint16_t)(slot + 1);
-        }
-        A->nlive++;
+        claim_block(b, size, slot);
     }
     M.nlive++;
     M.allocs++;
-    fill(b);
-    post_checks();
+    if (fill_it) fill(b);
+    return slot;
 }
 
 /* A checked free (by handle or by address). */
 static void op_free(int32_t h, const uint8_t *ptr, int by_ptr) {
     int32_t slot;
-    int32_t want = by_ptr ? expect_free_ptr(ptr, &slot) : expect_free(h, &slot);
+    int32_t named = h;
+    int32_t want = by_ptr ? expect_free_ptr(ptr, &slot, &named) : expect_free(h, &slot);
+    if (want == PUSHED) want = do_push(named);
+    else if (want == 0) model_release(slot);
     trace("free%s(%d / %p) -> %d", by_ptr ? "_ptr" : "", h, (const void *)ptr, want);
-    if (want == 0) model_release(slot);
     int32_t rc = by_ptr ? vb_pool_free_ptr(M.pool, ptr) : vb_pool_free(M.pool, h);
     if (rc != want)
         fail("free%s(%d / %p) returned %d (%s), expected %d (%s)", by_ptr ? "_ptr" : "", h,
@@ -556,8 +700,12 @@ static void op_free(int32_t h, const uint8_t *ptr, int by_ptr) {
 
 /* --- audit after every operation --------------------------------------------------- */
 
+/* A buffer the owner thread sees (its arenas and fallback buffers). */
+static int owner_sees(const mbuf *b) { return b->arena == FB_ARENA || M.ar[b->arena].who == WHO_MAIN; }
+
 static void audit(void) {
-    model_drain_queue(); /* vb_pool_check flushes first */
+    model_owner_drain();  /* vb_pool_check drains the remote lists first, */
+    model_drain_queue();  /* then flushes */
     int32_t rc = vb_pool_check(M.pool);
     post_checks();
     if (M.queue_errors) {
@@ -578,15 +726,21 @@ static void audit(void) {
     if (M.out[VB_OUT_ARENA_EPOCH] != M.epoch)
         fail("arena epoch %u, expected %llu", M.out[VB_OUT_ARENA_EPOCH], (unsigned long long)M.epoch);
 
+    model_owner_drain(); /* stats drain too: what the check's flush pushed into reservations */
     double s[VB_STAT_LEN];
     vb_pool_stats(M.pool, s);
     double want[VB_STAT_LEN] = {0};
-    uint64_t in_arenas = 0, capacity = 0;
+    /* The owner's figures cover its own arenas (views' are theirs). */
+    uint64_t in_arenas = 0, capacity = 0, seen = 0, main_arenas = 0;
     for (uint32_t i = 0; i < MAX_LIVE; i++)
-        if (M.live[i].used && M.live[i].arena != FB_ARENA) in_arenas += M.live[i].cap;
+        if (M.live[i].used && owner_sees(&M.live[i])) {
+            seen++;
+            if (M.live[i].arena != FB_ARENA) in_arenas += M.live[i].cap;
+        }
     for (uint32_t a = 0; a < M.narenas; a++)
-        if (M.ar[a].live) capacity += M.ar[a].size;
-    want[VB_STAT_LIVE_BUFFERS] = M.nlive;
+        if (M.ar[a].live && M.ar[a].who == WHO_MAIN) capacity += M.ar[a].size, main_arenas++;
+    uint64_t allocs = M.allocs + M.view_allocs;
+    want[VB_STAT_LIVE_BUFFERS] = (double)seen;
     want[VB_STAT_BYTES_IN_USE] = (double)(in_arenas + M.fb_bytes);
     want[VB_STAT_CAPACITY_BYTES] = (double)capacity;
     want[VB_STAT_FREE_BYTES] = (double)(capacity - in_arenas);
@@ -594,21 +748,23 @@ static void audit(void) {
     want[VB_STAT_LARGEST_FREE] = (double)model_largest_free();
     want[VB_STAT_FALLBACK_BUFFERS] = M.nfb;
     want[VB_STAT_FALLBACK_BYTES] = (double)M.fb_bytes;
-    want[VB_STAT_ALLOCS] = (double)M.allocs;
-    want[VB_STAT_FREES] = (double)(M.allocs - M.nlive);
+    want[VB_STAT_ALLOCS] = (double)allocs;
+    want[VB_STAT_FREES] = allocs >= seen ? (double)(allocs - seen) : 0;
     want[VB_STAT_FAILED_ALLOCS] = (double)M.failed_allocs;
     want[VB_STAT_ARENAS] = M.live_arenas;
     want[VB_STAT_CLASSES] = VB_FUZZ_HYBRID ? M.nclasses : 0;
     want[VB_STAT_MAX_ARENAS] = M.max_arenas;
     want[VB_STAT_GROWS] = (double)M.grows;
     want[VB_STAT_QUEUE_ERRORS] = (double)(M.queue_errors_total + M.queue_errors);
+    want[VB_STAT_ATTACHED] = M.nviews;
+    want[VB_STAT_REMOTE_ERRORS] = (double)M.remote_errors;
     if (M.flags & VB_FLAG_HUGE_PAGES) { /* hugetlbfs or THP: either, for every arena */
         want[VB_STAT_HUGE_ARENAS] = s[VB_STAT_HUGE_ARENAS];
-        want[VB_STAT_THP_ARENAS] = M.live_arenas - s[VB_STAT_HUGE_ARENAS];
+        want[VB_STAT_THP_ARENAS] = (double)main_arenas - s[VB_STAT_HUGE_ARENAS];
     }
     for (int i = 0; i < VB_STAT_LEN; i++)
         if (s[i] != want[i]) fail("stat %d is %.0f, expected %.0f", i, s[i], want[i]);
-    double max_cached = VB_FUZZ_HYBRID ? 0 : (double)M.cache_depth * M.cached_orders * M.live_arenas;
+    double max_cached = VB_FUZZ_HYBRID ? 0 : (double)M.cache_depth * M.cached_orders * (double)main_arenas;
     if (s[VB_STAT_CACHED_BUFFERS] > max_cached)
         fail("%.0f cached buffers, at most %.0f", s[VB_STAT_CACHED_BUFFERS], max_cached);
 
@@ -632,9 +788,9 @@ static void audit(void) {
             EXPECT_RC(vb_pool_class_stats(M.pool, c, cs), 0);
             double free_blocks = 0;
             for (uint32_t a = 0; a < M.narenas; a++)
-                if (M.ar[a].live) free_blocks += M.cls_count[c] - M.ar[a].class_live[c];
+                if (M.ar[a].live && M.ar[a].who == WHO_MAIN) free_blocks += M.cls_count[c] - M.ar[a].class_live[c];
             if (cs[VB_CLASS_STAT_SIZE] != M.cls_pages[c] * PAGE ||
-                cs[VB_CLASS_STAT_TOTAL] != (double)M.cls_count[c] * M.live_arenas ||
+                cs[VB_CLASS_STAT_TOTAL] != (double)M.cls_count[c] * (double)main_arenas ||
                 cs[VB_CLASS_STAT_FREE] != free_blocks)
                 fail("class %u stats %.0f %.0f %.0f", c, cs[0], cs[1], cs[2]);
         }
@@ -645,6 +801,11 @@ static void audit(void) {
         const mbuf *b = &M.live[i];
         if (!b->used) continue;
         verify(b, "audit");
+        if (!owner_sees(b)) { /* a view's: not the owner's to read */
+            if (vb_pool_ptr(M.pool, b->handle) || vb_pool_capacity(M.pool, b->handle))
+                fail("the owner reads view buffer %d", b->handle);
+            continue;
+        }
         if (vb_pool_ptr(M.pool, b->handle) != b->ptr || vb_pool_capacity(M.pool, b->handle) != b->cap)
             fail("live handle %d: ptr %p cap %u", b->handle, vb_pool_ptr(M.pool, b->handle),
                  vb_pool_capacity(M.pool, b->handle));
@@ -875,7 +1036,9 @@ static void op_queue(reader *r) {
         model_drain_queue();
         vb_pool_stats(M.pool, s);
         post_checks();
-        if (s[VB_STAT_LIVE_BUFFERS] != M.nlive) fail("stats: %.0f live, expected %u", s[0], M.nlive);
+        uint32_t seen = 0;
+        for (uint32_t i = 0; i < MAX_LIVE; i++) seen += M.live[i].used && owner_sees(&M.live[i]);
+        if (s[VB_STAT_LIVE_BUFFERS] != seen) fail("stats: %.0f live, expected %u", s[0], seen);
     }
 }
 
@@ -894,9 +1057,9 @@ static void op_queue_overflow(reader *r) {
 }
 
 static void op_set_max_arenas(reader *r) {
-    uint32_t n = rd8(r) % (MAX_ARENAS + 2);
-    if (n == MAX_ARENAS + 1) n = rd8(r) & 1 ? VB_MAX_ARENAS + 1 : UINT32_MAX;
-    int32_t want = n == 0 || n > VB_MAX_ARENAS || n < M.live_arenas ? VB_EINVAL : 0;
+    uint32_t n = rd8(r) % (MAX_GROW + 2);
+    if (n == MAX_GROW + 1) n = rd8(r) & 1 ? VB_MAX_ARENAS + 1 : UINT32_MAX;
+    int32_t want = n == 0 || n > VB_MAX_ARENAS || n < M.live_arenas - M.shared_arenas ? VB_EINVAL : 0;
     trace("set_max_arenas(%u) -> %d", n, want);
     EXPECT_RC(vb_pool_set_max_arenas(M.pool, n), want);
     if (!want) M.max_arenas = n;
@@ -904,7 +1067,7 @@ static void op_set_max_arenas(reader *r) {
 
 static void op_query(reader *r) {
     int32_t h = pick_handle(r), slot;
-    int live = expect_free(h, &slot) == 0;
+    int live = expect_free(h, &slot) == 0; /* PUSHED: a view's, the owner reads nothing */
     void *ptr = vb_pool_ptr(M.pool, h);
     uint32_t cap = vb_pool_capacity(M.pool, h);
     if (live ? (ptr != M.live[slot].ptr || cap != M.live[slot].cap) : (ptr || cap))
@@ -923,13 +1086,266 @@ static void op_destroy_busy(void) {
     uint32_t bad = model_drain_queue();
     EXPECT_RC(vb_pool_flush(M.pool), (int32_t)bad);
     post_checks();
-    if (M.nlive) EXPECT_RC(vb_pool_destroy(M.pool), VB_EBUSY);
+    if (M.nviews) EXPECT_RC(vb_pool_destroy(M.pool), VB_EATTACHED);
+    else if (M.nlive) EXPECT_RC(vb_pool_destroy(M.pool), VB_EBUSY);
+}
+
+/* --- shares and views (all in this thread; the threads are in
+ * csrc/tests/test_shared_stress.c) ------------------------------------------ */
+
+/* vb_pool_share: an empty arena an earlier share made (the owner's now)
+ * first, else a new one in the first free slot from 1. */
+static void op_share(void) {
+    uint32_t i, reuse = 0;
+    for (i = 1; i < M.narenas; i++)
+        if (M.ar[i].live && M.ar[i].shared && M.ar[i].who == WHO_MAIN && M.ar[i].nlive == 0) break;
+    if (i < M.narenas) {
+        reuse = 1;
+    } else {
+        if (M.shared_arenas >= MAX_SHARED) return;
+        for (i = 1; i < M.narenas && M.ar[i].live; i++) {}
+        if (i >= MAX_ARENAS) return;
+    }
+    trace("share -> arena %u (%s)", i, reuse ? "reused" : "new");
+    if (!reuse) M.nunmapped = 0; /* a new mapping may take an old address */
+    uint32_t out[2];
+    EXPECT_RC(vb_pool_share(M.pool, out), 0);
+    if (out[0] != i || out[1] != vb_pool_token(M.pool)) fail("share gave (%u, %u), expected arena %u", out[0], out[1], i);
+    if (!reuse) {
+        if (i == M.narenas) M.narenas++;
+        M.live_arenas++;
+        M.shared_arenas++;
+        model_map_arena(i);
+        M.ar[i].shared = 1;
+    }
+    M.ar[i].who = WHO_RESERVED;
+    M.epoch++;
+    post_checks();
+}
+
+static uint32_t pick_reserved(reader *r) {
+    uint32_t n = 0, k;
+    for (uint32_t a = 0; a < M.narenas; a++) n += M.ar[a].live && M.ar[a].who == WHO_RESERVED;
+    if (!n) return pick_arena(r);
+    k = rd8(r) % n;
+    for (uint32_t a = 0; a < M.narenas; a++)
+        if (M.ar[a].live && M.ar[a].who == WHO_RESERVED && k-- == 0) return a;
+    return 0;
+}
+
+static void op_unshare(reader *r) {
+    uint32_t a = rd8(r) % 4 ? pick_reserved(r) : rd8(r) % (M.narenas + 2);
+    int who = a < M.narenas && M.ar[a].live ? M.ar[a].who : WHO_MAIN;
+    int32_t want = a == 0 || a >= M.narenas || who == WHO_MAIN ? VB_EINVAL : who == WHO_RESERVED ? 0 : VB_EBUSY;
+    trace("unshare(%u) -> %d", a, want);
+    EXPECT_RC(vb_pool_unshare(M.pool, a), want);
+    if (want) return;
+    resolve_pending(a, 1); /* frees into it named nothing */
+    M.ar[a].who = WHO_MAIN;
+    M.epoch++;
+    if (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS) model_release_arena(a); /* empty by construction */
+    post_checks();
+}
+
+static int free_view_slot(void) {
+    for (uint32_t k = 0; k < MAX_VIEWS; k++)
+        if (!M.view[k].v) return (int)k;
+    return -1;
+}
+
+static void op_attach(reader *r) {
+    uint32_t a = pick_reserved(r), token = vb_pool_token(M.pool);
+    switch (rd8(r) % 6) {
+    case 0: token ^= 1u << (rd8(r) % 32); break;
+    case 1: a = rd8(r) & 1 ? 0 : VB_MAX_ARENAS + rd8(r); break;
+    case 2: a = pick_arena(r); break;
+    default: break;
+    }
+    int k = free_view_slot();
+    int who = a < M.narenas && M.ar[a].live ? M.ar[a].who : WHO_MAIN;
+    int32_t want = a == 0 || a >= VB_MAX_ARENAS                       ? VB_EINVAL
+                   : token != vb_pool_token(M.pool)                   ? VB_ESTALE
+                   : who == WHO_RESERVED                              ? 0
+                   : who > 0 || who == WHO_RETURNED                    ? VB_EBUSY
+                                                                      : VB_ESTALE;
+    if (want == 0 && k < 0) return; /* no room for another view in the model */
+    trace("attach(%u, %#x) -> %d", a, token, want);
+    vb_view *v = 0;
+    EXPECT_RC(vb_view_attach(M.pool, a, token, &v), want);
+    if (want) {
+        if (v) fail("a refused attach gave a view");
+        return;
+    }
+    M.view[k].v = v;
+    M.view[k].arena = a;
+    M.view[k].out = vb_view_out(v);
+    M.view[k].allocs = M.view[k].queue_errors = 0;
+    M.ar[a].who = k + 1;
+    M.nviews++;
+    resolve_pending(a, 1); /* the view takes its list at attach: all bad */
+    if (vb_view_arena(v) != a || vb_view_base(v) != M.ar[a].base || vb_view_size(v) != M.ar[a].size ||
+        vb_view_reg(v) != -1)
+        fail("view of arena %u reads arena %u base %p size %llu reg %d", a, vb_view_arena(v), vb_view_base(v),
+             (unsigned long long)vb_view_size(v), vb_view_reg(v));
+}
+
+/* A view's free: its own arena as its owner, any other one pushed. */
+static int32_t expect_view_free(uint32_t k, int32_t h) {
+    if (h >= 0 && h_arena(h) == M.view[k].arena) {
+        int32_t slot, e = expect_local(h, &slot);
+        if (e == 0) model_release(slot);
+        return e;
+    }
+    return do_push(h);
+}
+
+/* vb_view_flush: its queue, then its arena's remote list.  Returns the
+ * queue's refusals. */
+static uint32_t model_view_flush(uint32_t k) {
+    uint32_t *out = M.view[k].out, n = out[VB_OUT_QUEUED], bad = 0;
+    if (n > VB_OUT_QUEUE_CAP) n = VB_OUT_QUEUE_CAP, bad++;
+    for (uint32_t i = 0; i < n; i++) bad += expect_view_free(k, (int32_t)out[VB_OUT_QUEUE + i]) != 0;
+    resolve_pending(M.view[k].arena, 0);
+    M.view[k].queue_errors += bad;
+    return bad;
+}
+
+static uint32_t view_live(uint32_t k) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_LIVE; i++) n += M.live[i].used && M.live[i].arena == M.view[k].arena;
+    return n;
+}
+
+static void op_view_alloc(uint32_t k, uint32_t size) {
+    marena *A = &M.ar[M.view[k].arena];
+    uint32_t *out = M.view[k].out;
+    if (out[VB_OUT_QUEUED]) model_view_flush(k);
+    int32_t want = 0;
+    if (size == 0) want = VB_EINVAL;
+    else if (size > M.max_request) want = VB_ERANGE;
+    else if (!arena_fits(A, size) && (resolve_pending(M.view[k].arena, 0) == 0 || !arena_fits(A, size)))
+        want = VB_ENOMEM;
+    int32_t h = vb_view_alloc(M.view[k].v, size);
+    trace("view %u alloc(%u) -> %d, got %d", k, size, want, h);
+    if (out[VB_OUT_QUEUED]) fail("view alloc left %u queued", out[VB_OUT_QUEUED]);
+    if (out[VB_OUT_QUEUE_ERRORS] != M.view[k].queue_errors) fail("view queue errors %u", out[VB_OUT_QUEUE_ERRORS]);
+    if (want) {
+        EXPECT_RC(h, want);
+        post_checks();
+        return;
+    }
+    if (h < 0 || h_arena(h) != M.view[k].arena) fail("view alloc(%u) gave %d", size, h);
+    if ((int32_t)out[VB_OUT_BUF_INDEX] != -1) fail("view buf index %d", (int32_t)out[VB_OUT_BUF_INDEX]);
+    int32_t slot = new_slot();
+    mbuf *b = &M.live[slot];
+    *b = (mbuf){.used = 1, .handle = h, .cap = out[VB_OUT_CAPACITY], .ptr = A->base + (size_t)h_page(h) * PAGE,
+                .arena = h_arena(h), .page = h_page(h), .seed = ++M.seeds};
+    claim_block(b, size, slot);
+    M.nlive++;
+    M.view[k].allocs++;
+    fill(b);
+    post_checks();
+}
+
+static void op_view(reader *r) {
+    uint32_t k = rd8(r) % MAX_VIEWS;
+    if (!M.view[k].v) return;
+    vb_view *v = M.view[k].v;
+    uint32_t *out = M.view[k].out, sub = rd8(r) % 8;
+    mbuf *b;
+    int32_t h, want;
+    switch (sub) {
+    case 0: case 1: op_view_alloc(k, pick_size(r) % (2 * (uint32_t)M.max_request + 2)); break;
+    case 2: /* any live buffer: its own locally, others pushed */
+    case 3:
+        if (!(b = pick_live(r, 0))) break;
+        h = b->handle;
+        if (sub == 3) h = pick_handle(r);
+        want = expect_view_free(k, h);
+        trace("view %u free(%d) -> %d", k, h, want);
+        EXPECT_RC(vb_view_free(v, h), want);
+        post_checks();
+        break;
+    case 4: { /* its queue, then a flush */
+        uint32_t n = 1 + rd8(r) % 8;
+        for (uint32_t i = 0; i < n && out[VB_OUT_QUEUED] < VB_OUT_QUEUE_CAP; i++) {
+            b = rd8(r) % 4 ? pick_live(r, 0) : 0;
+            out[VB_OUT_QUEUE + out[VB_OUT_QUEUED]++] = (uint32_t)(b ? b->handle : pick_handle(r));
+        }
+        if (rd8(r) % 2) {
+            op_view_alloc(k, pick_size(r) % (2 * (uint32_t)M.max_request + 2));
+        } else {
+            uint32_t bad = model_view_flush(k);
+            trace("view %u flush -> %u", k, bad);
+            EXPECT_RC(vb_view_flush(v), (int32_t)bad);
+            if (out[VB_OUT_QUEUED] || out[VB_OUT_QUEUE_ERRORS] != M.view[k].queue_errors) fail("view flush state");
+            post_checks();
+        }
+        break;
+    }
+    case 5:
+        model_view_flush(k);
+        if (vb_view_live(v) != view_live(k)) fail("view %u: %u live, expected %u", k, vb_view_live(v), view_live(k));
+        post_checks();
+        break;
+    default: /* detach: the arena goes back to the owner (taken over at its next drain) */
+        model_view_flush(k);
+        trace("view %u detach", k);
+        EXPECT_RC(vb_view_detach(v), 0);
+        M.ar[M.view[k].arena].who = WHO_RETURNED;
+        M.view_allocs += M.view[k].allocs;
+        M.view[k].v = 0;
+        M.nviews--;
+        post_checks();
+        break;
+    }
+}
+
+/* vb_pool_alloc_many: n allocs, all or none (the ones it got are freed
+ * again when one fails). */
+static void op_alloc_many(reader *r) {
+    uint32_t size = pick_size(r), n = rd8(r) % 9;
+    if (M.nfb + n > MAX_FB || M.nlive + n + 1 >= MAX_LIVE) return;
+    int32_t out[3 * 8];
+    uint32_t queued = M.out[VB_OUT_QUEUED];
+    (void)queued;
+    model_drain_queue(); /* the first alloc flushes */
+    trace("alloc_many(%u, %u)", size, n);
+    int32_t rc = vb_pool_alloc_many(M.pool, size, n, out);
+    int32_t slots[8];
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t err;
+        uint32_t grow_into = 0;
+        int where = expect_alloc(size, &err, &grow_into);
+        if (where == OUT_FALLBACK && !err && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+        if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0;
+        if (err) {
+            if (rc != err) fail("alloc_many(%u, %u) = %d, expected %d at buffer %u", size, n, rc, err, i);
+            if (err == VB_ENOMEM) M.failed_allocs++;
+            /* Given back, last first, as the pool frees them (an alloc
+             * and a free each: ALLOCS counts them). */
+            while (i--) model_release(slots[i]);
+            post_checks();
+            return;
+        }
+        if (rc >= 0 && rc != (int32_t)n) fail("alloc_many(%u, %u) = %d", size, n, rc);
+        /* When the batch failed later, out[] still names what it had got. */
+        slots[i] = accept_alloc(out[3 * i], size, where, grow_into, (uint32_t)out[3 * i + 2], out[3 * i + 1], rc >= 0);
+    }
+    if (rc != (int32_t)n) fail("alloc_many(%u, %u) = %d, expected %u", size, n, rc, n);
+    if (M.out[VB_OUT_QUEUED]) fail("alloc_many left the queue");
+    post_checks();
 }
 
 static void run_op(reader *r, const uint8_t *stack) {
     mbuf *b;
     uint8_t op = rd8(r);
-    switch (op % 16) {
+    if (op == 0xFF) {
+        M.opname = "create raw";
+        op_create_raw(r);
+        return;
+    }
+    switch (op % 22) {
     case 0: case 1: case 2: case 3:
         M.opname = "alloc";
         op_alloc(pick_size(r));
@@ -949,10 +1365,12 @@ static void run_op(reader *r, const uint8_t *stack) {
     case 12: M.opname = "set_max_arenas"; op_set_max_arenas(r); break;
     case 13: M.opname = "query"; op_query(r); break;
     case 14: M.opname = "destroy busy"; op_destroy_busy(); break;
-    default:
-        if (op == 0xFF) { M.opname = "create raw"; op_create_raw(r); }
-        else { M.opname = "free then flush"; if ((b = pick_live(r, 0))) op_free(b->handle, 0, 0); }
-        break;
+    case 15: M.opname = "free then flush"; if ((b = pick_live(r, 0))) op_free(b->handle, 0, 0); break;
+    case 16: M.opname = "share"; op_share(); break;
+    case 17: M.opname = "unshare"; op_unshare(r); break;
+    case 18: M.opname = "attach"; op_attach(r); break;
+    case 19: case 20: M.opname = "view"; op_view(r); break;
+    default: M.opname = "alloc_many"; op_alloc_many(r); break;
     }
 }
 
@@ -961,6 +1379,31 @@ static void run_op(reader *r, const uint8_t *stack) {
  * is destroyed and its arenas unmapped. */
 static void finish(void) {
     M.opname = "finish";
+    /* Views free their own buffers and detach; reservations are cancelled. */
+    for (uint32_t k = 0; k < MAX_VIEWS; k++) {
+        if (!M.view[k].v) continue;
+        for (uint32_t i = 0; i < MAX_LIVE; i++)
+            if (M.live[i].used && M.live[i].arena == M.view[k].arena) {
+                int32_t h = M.live[i].handle, want = expect_view_free(k, h); /* the model first: it verifies */
+                EXPECT_RC(vb_view_free(M.view[k].v, h), want);
+            }
+        model_view_flush(k);
+        EXPECT_RC(vb_view_detach(M.view[k].v), 0);
+        M.ar[M.view[k].arena].who = WHO_RETURNED;
+        M.view_allocs += M.view[k].allocs;
+        M.view[k].v = 0;
+        M.nviews--;
+        audit();
+    }
+    for (uint32_t a = 1; a < M.narenas; a++)
+        if (M.ar[a].live && M.ar[a].who == WHO_RESERVED) {
+            EXPECT_RC(vb_pool_unshare(M.pool, a), 0);
+            resolve_pending(a, 1);
+            M.ar[a].who = WHO_MAIN;
+            M.epoch++;
+            if (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS) model_release_arena(a);
+            audit();
+        }
     for (uint32_t i = 0; i < MAX_LIVE; i++)
         if (M.live[i].used) op_free(M.live[i].handle, 0, 0);
     audit();

@@ -45,7 +45,7 @@ def size_block(i, delta=0):  # buddy: 4096 << i; hybrid: class i
     return [6, delta + 1, i]
 
 
-# Operations (run_op): opcode byte % 16.
+# Operations (run_op): opcode byte % 22 (0xFF: a raw configuration).
 def alloc(size):
     return [0] + size
 
@@ -88,6 +88,45 @@ def set_max(n):  # 7: an invalid count (1025)
 
 QUERY = [13, 0, 1, 0, 0]
 DESTROY_BUSY = [14]
+
+
+# Shares and views (opcodes 16-21; one view per slot 0-2, all in the harness's thread).
+SHARE = [16]
+
+
+def unshare(reserved_index):  # a reservation, by index among them
+    return [17, 1, reserved_index]
+
+
+def attach(reserved_index):
+    return [18, reserved_index, 3]
+
+
+def view_alloc(k, size):
+    return [19, k, 0] + size
+
+
+def view_free(k, i):  # the i-th live buffer (its own: local; another arena's: pushed)
+    return [19, k, 2, i, 0]
+
+
+def view_queue_flush(k, live_indexes):
+    ops = [19, k, 4, len(live_indexes) - 1]
+    for i in live_indexes:
+        ops += [1, i, 0]
+    return ops + [0]
+
+
+def view_live(k):
+    return [19, k, 5]
+
+
+def view_detach(k):
+    return [19, k, 6]
+
+
+def alloc_many(size, n):
+    return [21] + size + [n]
 
 
 def raw_buddy(size_sel, depth_sel, orders):  # size from a table (odd first byte), depth from a table
@@ -137,6 +176,15 @@ BUDDY = {
         *[alloc(size_pages(4)) for _ in range(4)],
         bad_free_ptr(9, 3, 0, 0), bad_free(5, 1), free(3), free(2), QUERY,
     ),
+    # Shares and views: remote frees both ways, a view's queue, detach and reuse, unshare, batches.
+    "views": seq(
+        [15, 2 | 3 << 5, flags(RELEASE, POISON, max_arenas=2)],
+        SHARE, attach(0), view_alloc(0, size_pages(1)), view_alloc(0, size_pages(2)), alloc(size_pages(1)),
+        view_free(0, 2), free(0), view_queue_flush(0, [1, 1]), view_live(0), alloc_many(size_pages(1), 3),
+        DESTROY_BUSY, view_detach(0), SHARE, attach(0), view_alloc(0, size_tiny(5)), SHARE, unshare(0),
+        unshare(0), SHARE, attach(0), view_alloc(0, size_pages(16)), view_alloc(0, size_pages(8)), view_free(1, 0),
+        alloc_many(size_pages(16), 4), alloc_many(size_zero(), 2),
+    ),
     # Pool configurations from the input: invalid sizes, depths, orders.
     "raw_create": seq(
         [0, 0, 0], raw_buddy(4, 3, 5), raw_buddy(2, 5, 3), raw_buddy(0, 0, 19), raw_buddy(1, 1, 20),
@@ -164,6 +212,13 @@ HYBRID = {
         *[alloc(size_tiny(0)) for _ in range(5)], alloc(size_pages(3)),
         queue([0], 0, size_tiny(1)), queue([1, 1], 0, size_pages(3)), queue([0, 2], 1),
         queue_bad(0) + size_tiny(3), queue_overflow(True), DESTROY_BUSY,
+    ),
+    "views": seq(
+        [1, 0 | 3 << 2, 1 | 1 << 2, flags(FALLBACK, RELEASE, max_arenas=2)],
+        SHARE, SHARE, attach(0), attach(0), view_alloc(0, size_block(0)), view_alloc(1, size_block(1)),
+        alloc(size_max(+1)), view_free(0, 2), view_free(1, 0), free(0), view_queue_flush(1, [0, 0]),
+        view_live(0), view_live(1), alloc_many(size_block(1), 5), DESTROY_BUSY, view_detach(0), view_detach(1),
+        SHARE, unshare(0), alloc_many(size_block(0), 2),
     ),
     "raw_create": seq(
         [0, 0, 0], raw_hybrid([(1, 2), (1, 1), (2, 3)]), raw_hybrid([(0, 1)]), raw_hybrid([(1, 0)]),
