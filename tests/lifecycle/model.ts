@@ -204,12 +204,21 @@ export async function runLifecycle(
     const reg = open.length > 0 && rnd() < 0.7 ? [pick(open)] : [];
     const checked = rnd() < 0.25;
     const registrar = reg.length ? reg[0].ring : undefined;
+    // Some pools grow (registering each new arena) and give empty arenas back.
+    const growth = rnd() < 0.3 ? { maxArenas: 2 + int(2), releaseEmpty: rnd() < 0.5 } : undefined;
     const pool = rnd() < 0.5
-      ? BuddyPool.create({ arenaSize: 128 * 1024, cacheDepth: int(3) * 4, checked, registrar })
+      ? BuddyPool.create({
+        arenaSize: 128 * 1024,
+        cacheDepth: int(3) * 4,
+        checked,
+        registrar,
+        growth,
+      })
       : HybridPool.create({
         classes: [{ size: 4096, count: 12 }, { size: 16384, count: 4 }],
         checked,
         registrar,
+        growth,
         onOversize: "error",
       });
     const p = {
@@ -224,7 +233,9 @@ export async function runLifecycle(
     };
     pools.push(p);
     note(
-      `pool ${p.id} ${pool.constructor.name}${checked ? " checked" : ""} ring ${reg[0]?.id ?? "-"}`,
+      `pool ${p.id} ${pool.constructor.name}${checked ? " checked" : ""}${
+        growth ? ` growth ${growth.maxArenas}${growth.releaseEmpty ? " releaseEmpty" : ""}` : ""
+      } ring ${reg[0]?.id ?? "-"}`,
     );
     return p;
   };
