@@ -31,7 +31,7 @@ import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, RingClosedError } from "./errors.ts";
 import { FileHandle } from "./file.ts";
-import { type FixedBuf, kRegistrar } from "./fixed_buf.ts";
+import { type FixedBuf, registrarsOf } from "./fixed_buf.ts";
 import { kHold } from "./hold.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import {
@@ -642,10 +642,9 @@ export function vectored(
     let total = 0;
     for (let i = 0; i < bufs.length; i++) {
       const b = bufs[i];
-      if (typeof b?.[kRegistrar] !== "function") {
-        throw new TypeError(`bufs[${i}] must be a FixedBuf from a pool of this package`);
-      }
-      const registrars = b[kRegistrar](); // throws BufferReleasedError
+      // BufferReleasedError once released; ForeignBufferError for another
+      // copy of the package's FixedBuf; TypeError for anything else.
+      const registrars = registrarsOf(b);
       const len = b.bytes.length;
       iov[2 * i] = BigInt(Deno.UnsafePointer.value(b.pointer));
       iov[2 * i + 1] = BigInt(len);
@@ -681,10 +680,7 @@ export function readWrite(
   options: ReadWriteOptions | undefined,
 ): Promise<number> {
   return rejecting(() => {
-    if (typeof buf?.[kRegistrar] !== "function") {
-      throw new TypeError("buf must be a FixedBuf from a pool of this package");
-    }
-    const registrars = buf[kRegistrar](); // throws BufferReleasedError
+    const registrars = registrarsOf(buf); // BufferReleasedError, ForeignBufferError, TypeError
     const bytes = buf.bytes;
     const len = options?.length ?? bytes.length;
     if (!Number.isInteger(len) || len < 0 || len > bytes.length) {

@@ -358,7 +358,21 @@ Deno.test("item 12: a FixedBuf of another copy of the package gets a clear typed
       e instanceof other.ForeignBufferError && /another copy of @veloq\/buffer/.test(e.message),
   );
   await assert.rejects(ring.write(file, {} as never, 0), TypeError);
+  const foreign = (e: unknown) => e instanceof other.ForeignBufferError;
+  using wfile = other.openFile(path, { write: true });
+  await assert.rejects(ring.writev(wfile, [buf as never], 0), foreign);
+  await assert.rejects(ring.readv(file, [buf as never], 0), foreign);
   assert.equal(ring.stats().inFlight, 0);
+  // And on a connection of the other copy's ring.
+  using listener = ring.listen({ hostname: "127.0.0.1", port: 0 });
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  try {
+    using conn = await within(listener.accept(), 5000, "accept");
+    await assert.rejects(conn.write(buf as never), foreign);
+    await assert.rejects(conn.read(buf as never), foreign);
+  } finally {
+    peer.close();
+  }
   assert.ok(!(buf.bytes instanceof ForeignBufferError));
 });
 

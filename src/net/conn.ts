@@ -10,7 +10,7 @@
  * @module
  */
 import { ConnectionClosedError, RingClosedError } from "../errors.ts";
-import { type FixedBuf, kBusy, kRegistrar } from "../fixed_buf.ts";
+import { type FixedBuf, kBusy, registrarsOf } from "../fixed_buf.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup, GroupInternals, GroupUser } from "./buffer_group.ts";
 import { kGroup } from "./buffer_group.ts";
@@ -150,8 +150,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    */
   async read(buf: FixedBuf, options?: RequestOptions): Promise<number> {
     this.#check();
+    registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
     if (this.#started) return this.#readFromRecv(buf, options);
-    const bytes = buf.bytes; // throws once released
+    const bytes = buf.bytes;
     buf[kBusy](1);
     try {
       const fd = this.#fd;
@@ -287,14 +288,13 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
 
   async #sendAll(buf: FixedBuf, options: WriteOptions | undefined, zc: boolean): Promise<number> {
     this.#check();
-    const bytes = buf.bytes; // throws once released
+    const registrars = registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
+    const bytes = buf.bytes;
     const len = options?.length ?? bytes.length;
     if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
       throw new RangeError(`length must be an integer from 0 to ${bytes.length}, got ${len}`);
     }
-    const index = zc && buf.bufIndex >= 0 && buf[kRegistrar]().includes(this.#ring)
-      ? buf.bufIndex
-      : -1;
+    const index = zc && buf.bufIndex >= 0 && registrars.includes(this.#ring) ? buf.bufIndex : -1;
     buf[kBusy](1);
     try {
       let off = 0;
@@ -438,7 +438,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     if (closed) {
       this.#ended = true;
-      return this.#push(new RingClosedError("the ring was closed while this connection was receiving", res));
+      return this.#push(
+        new RingClosedError("the ring was closed while this connection was receiving", res),
+      );
     }
     if (buf !== null) {
       this.#held++;
