@@ -43,7 +43,7 @@ export interface ProvideBuffersOptions {
   /** Number of blocks: a power of two from 1 to 32768. */
   count: number;
   /** Blocks one connection may hold (received and not released) before it
-   * stops receiving. Default max(2, count / 8), at most count. A share of
+   * stops receiving. Default max(2, count / 4), at most count. A share of
    * 32 or more (or the whole group) uses a multishot recv, which may
    * overshoot by one burst of the kernel's inline retries (up to 32 blocks
    * per wake-up) before it is cancelled; smaller shares use single-shot
@@ -125,7 +125,7 @@ export class BufferGroup implements Disposable {
     if (!Number.isInteger(count) || count < 1 || count > 32768 || (count & (count - 1)) !== 0) {
       throw new RangeError(`count must be a power of two from 1 to 32768, got ${count}`);
     }
-    const per = options.perConnection ?? Math.min(count, Math.max(2, count >> 3));
+    const per = options.perConnection ?? Math.min(count, Math.max(2, count >> 2));
     if (!Number.isInteger(per) || per < 1) {
       throw new RangeError(`perConnection must be a positive integer, got ${per}`);
     }
