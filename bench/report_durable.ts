@@ -27,6 +27,7 @@ interface DurableOutput {
     name: string;
     appendsPerSec: Spread;
     commitMeanMs: number;
+    commitP50Ms?: number;
     commitP99Ms: number | null;
   }[];
   ratios: { group: number; label: string; ratio: Spread; rounds: number }[];
@@ -110,33 +111,34 @@ function markdown(s: StoredDurable | null, skipped: boolean): string {
     `\`durable_bench.ts\`, one writer, ${r.blockSize} B appends to a growing file, each group ` +
       `of G appends followed by one fdatasync (G = ${r.groups.join(", ")}); ${r.rounds} ` +
       `interleaved rounds of ${r.secondsPerCell} s per cell, order rotated each round; ` +
-      `medians with min–max over rounds. Ring: each write linked to the next, the last to ` +
-      "`fsync({ dataOnly: true })` (one submit per group). fio: `--rw=write --bs=4k " +
+      `medians with min–max over rounds. Ring: the group in one request (\`write\` for G = 1, ` +
+      "`writev` of G registered buffers beyond) linked to `fsync({ dataOnly: true })` (one " +
+      "chain, one submit per group); fio writes each append with its own pwrite. fio: `--rw=write --bs=4k " +
       "--fdatasync=G --ioengine=psync` (pwrite + fdatasync). Measured on a machine shared " +
       `with other engineers' work (noisy). Kernel ${r.kernel}, Deno ${r.deno}, ${
         r.date.slice(0, 16)
       }, ` +
       `commit ${s.commit}.`,
     "",
-    "| G | appender | appends/s | commit mean ms | commit p99 ms |",
-    "|---:|---|---:|---:|---:|",
+    "| G | appender | appends/s | commit mean ms | commit p50 ms | commit p99 ms |",
+    "|---:|---|---:|---:|---:|---:|",
   );
   for (const x of r.rows) {
     out.push(
       `| ${x.group} | ${x.name} | ${range(x.appendsPerSec, 0)} | ${fmt(x.commitMeanMs, 3)} | ${
-        x.commitP99Ms === null ? "—" : fmt(x.commitP99Ms, 3)
-      } |`,
+        x.commitP50Ms === undefined ? "—" : fmt(x.commitP50Ms, 3)
+      } | ${x.commitP99Ms === null ? "—" : fmt(x.commitP99Ms, 3)} |`,
     );
   }
   out.push("", "| G | ratio of appends/s (within a round) | median (min–max) | goal |");
   out.push("|---:|---|---:|---|");
   for (const x of r.ratios) {
     let goal = "";
-    if (x.group === 1 && x.label.includes("÷ fio")) {
+    if (x.group === 1 && x.label.includes("÷ fio") && !x.label.includes("median")) {
       goal = x.ratio.med >= 0.95
         ? "≥ 0.95: met"
         : `≥ 0.95: missed by ${fmt((0.95 - x.ratio.med) * 100, 1)} points`;
-    } else if (x.group === 1 && x.label.includes("FsFile")) {
+    } else if (x.group === 1 && x.label.includes("FsFile") && !x.label.includes("median")) {
       goal = x.ratio.med > 1 ? "> 1: met" : "> 1: missed";
     }
     out.push(`| ${x.group} | ${x.label} | ${range(x.ratio, 2)} | ${goal} |`);

@@ -216,12 +216,7 @@ function request(
   options: RequestOptions | undefined,
   allowed: readonly string[],
 ): Promise<number> {
-  let signal, timeout, link;
-  try {
-    ({ signal, timeout, link } = requestOptions(options, allowed));
-  } catch (e) {
-    return Promise.reject(e);
-  }
+  const { signal, timeout, link } = requestOptions(options, allowed); // throws: refused
   if (ring.closed) return Promise.reject(closedError());
   const r = new FileReq(ring, spec, signal, timeout, link);
   const { promise, resolve, reject } = Promise.withResolvers<number>();
@@ -592,13 +587,38 @@ function checkDirect(handle: FileHandle | null, offset: number, lengths: number[
   }
 }
 
-function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+/** Runs an op's argument checks and request; a throw becomes a rejected
+ * promise, and counts as a failed request for links: a request linked to
+ * the one before still fails with it, and `{ link: true }` on a refused
+ * request makes the next one fail (ECANCELED), as if the kernel had run it. */
+function rejecting<T>(ring: Ring, options: unknown, fn: () => Promise<T>): Promise<T> {
   try {
     return fn();
   } catch (e) {
+    refused(ring, (options as RequestOptions | undefined)?.link === true);
     return Promise.reject(e);
   }
 }
+
+/** A request refused before it was made still takes its place in a chain. */
+function refused(ring: Ring, link: boolean): void {
+  const chain = chains.get(ring);
+  if (chain === undefined && !link) return;
+  const c = chainOf(ring);
+  if (!link) return setTail(c, null);
+  const r = new FileReq(ring, REFUSED, undefined, undefined, true);
+  r.state = SETTLED;
+  r.ok = false;
+  setTail(c, r);
+}
+
+const REFUSED: Spec = {
+  prep: () => -22,
+  hold: {},
+  expect: -1,
+  what: "a refused request",
+  direct: false,
+};
 
 const toVoid = (): void => {};
 
@@ -606,7 +626,7 @@ const toVoid = (): void => {};
 
 /** `ring.fsync(file, { dataOnly })`: IORING_OP_FSYNC. */
 export function fsync(ring: Ring, file: RingFile, options?: FsyncOptions): Promise<void> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     const { fd, handle } = target(file);
     const dataOnly = flag(options, "dataOnly");
     const spec: Spec = {
@@ -630,7 +650,7 @@ export function vectored(
   fileOffset: number,
   options?: RequestOptions,
 ): Promise<number> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     if (!Array.isArray(bufs) || bufs.length === 0 || bufs.length > MAX_IOVECS) {
       throw new RangeError(`bufs must be an array of 1 to ${MAX_IOVECS} FixedBufs`);
     }
@@ -679,7 +699,7 @@ export function readWrite(
   fileOffset: number,
   options: ReadWriteOptions | undefined,
 ): Promise<number> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     const registrars = registrarsOf(buf); // BufferReleasedError, ForeignBufferError, TypeError
     const bytes = buf.bytes;
     const len = options?.length ?? bytes.length;
@@ -712,7 +732,7 @@ export function rawReadWrite(
   fileOffset: number,
   options: RequestOptions | undefined,
 ): Promise<number> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     if (typeof raw !== "object" || raw === null) {
       throw new TypeError("raw must be { pointer, length, bufIndex }");
     }
@@ -751,7 +771,7 @@ export function fallocate(
   length: number,
   options?: FallocateOptions,
 ): Promise<void> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     fileSize("offset", offset);
     fileSize("length", length);
     if (length === 0) throw new RangeError("length must be at least 1");
@@ -780,7 +800,7 @@ export function truncate(
   length: number,
   options?: RequestOptions,
 ): Promise<void> {
-  return rejecting(() => {
+  return rejecting(ring, options, () => {
     fileSize("length", length);
     const { fd, handle } = target(file);
     const useOp = !noFtruncateOp && truncateIsRingOp(ring);

@@ -275,6 +275,25 @@ Deno.test("link: a failed write cancels the linked fsync (ECANCELED), the rest o
   assert.equal(await s.ring.fsync(rw), undefined);
 });
 
+Deno.test("link: a request refused before the kernel (bad arguments) fails its chain too", async () => {
+  using s = setup();
+  using file = openFile(scratch(), { write: true, read: true, create: true, direct: true });
+  using buf = s.pool.alloc(4096);
+  const w = s.ring.write(file, buf, 100, { link: true }); // misaligned for O_DIRECT
+  const f = s.ring.fsync(file);
+  await assert.rejects(w, RangeError);
+  await assert.rejects(f, isErrno("ECANCELED"));
+  // A refused request linked to a good one: the good one runs, the chain ends there.
+  const [w2, bad, after] = await Promise.allSettled([
+    s.ring.write(file, buf, 0, { link: true }),
+    s.ring.fsync(file, { timeout: -1 }),
+    s.ring.fsync(file),
+  ]);
+  assert.deepEqual(w2, { status: "fulfilled", value: 4096 });
+  assert.ok(bad.status === "rejected" && bad.reason instanceof RangeError);
+  assert.deepEqual(after, { status: "fulfilled", value: undefined });
+});
+
 Deno.test("link: a short read breaks the chain as in the kernel", async () => {
   using s = setup();
   const path = scratch();
