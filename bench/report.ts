@@ -24,6 +24,7 @@
  */
 import { durableSection } from "./report_durable.ts";
 import { netSection } from "./report_net.ts";
+import { ioQdSection } from "./report_io_qd.ts";
 
 // --- the stored files -----------------------------------------------------------
 
@@ -570,6 +571,7 @@ function markdown(
       "",
     );
   } else out.push(`Not run: ${io?.skipped ?? "no io_bench.json"}.`, "");
+  out.push(ioQdSection(ROOT)); // completion path (w14): bench/report_io_qd.ts
   out.push("Reproduce (from the repository root, after `deno task build`):", "", "```sh");
   out.push(
     "deno task bench:report   # all of the below, then this section and the chart",

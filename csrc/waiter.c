@@ -129,6 +129,22 @@ static int any_ready(vb_waiter *w) {
     return ready;
 }
 
+int32_t vb_waiter_spin(vb_waiter *w, uint32_t max_us) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (any_ready(w)) return 1;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long long us = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
+        if (us >= (long long)max_us) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ volatile("yield");
+#endif
+    }
+}
+
 int32_t vb_waiter_wait(vb_waiter *w) {
     int32_t rc = 0;
     for (;;) {

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "15463d48d009ae97809c21212834ff3f55611066dde06956cc5e338d480a9739",
-  "aarch64-linux": "13ccecbcf7e531066a9a02d501dbc270bede38d7a3f89ae331ab527b480ca98d",
+  "x86_64-linux": "93ba44a958f9d27484f97809bf9b51e9521d9b1fac7f334189a48a3e7ffa2662",
+  "aarch64-linux": "5aa6106e00e5d6bf25d831c04bb5561cdbfc4a26626bfc2a2c9f1fd66b445828",
 };

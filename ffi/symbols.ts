@@ -83,6 +83,7 @@ export const symbols = {
   // The one blocking call per JS thread, however many rings it has.
   vb_waiter_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
   vb_waiter_wake: { parameters: ["pointer"], result: "void" },
+  vb_waiter_spin: { parameters: ["pointer", "u32"], result: "i32" },
   vb_waiter_rings: { parameters: ["pointer"], result: "u32" },
   vb_waiter_shutdown: { parameters: ["pointer"], result: "i32" },
   vb_thread_shutdown: { parameters: [], result: "i32" },

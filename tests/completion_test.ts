@@ -211,3 +211,27 @@ Deno.test("closing a ring with only a parked wait lets the process go on (no wai
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a ring kept busy at QD1 (polled completions) lets timers run", async () => {
+  const dir = new URL(".", import.meta.url).pathname; // O_DIRECT works on the checkout's fs
+  const path = Deno.makeTempFileSync({ dir, prefix: ".tmp-spin-" });
+  try {
+    Deno.writeFileSync(path, new Uint8Array(1 << 20).fill(7));
+    using ring = new Ring({ entries: 8 });
+    using pool = BuddyPool.create({ arenaSize: 1 << 16, registrar: ring });
+    using buf = pool.alloc(4096);
+    using file = openFile(path, { direct: true });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    let reads = 0;
+    const until = performance.now() + 300;
+    while (performance.now() < until) {
+      assert.equal(await ring.read(file, buf, (reads++ % 256) * 4096), 4096);
+    }
+    clearInterval(timer);
+    assert.ok(ticks >= 10, `a 5 ms interval ran ${ticks} times in 300 ms of back-to-back reads`);
+    assert.ok(reads > 10);
+  } finally {
+    Deno.removeSync(path);
+  }
+});

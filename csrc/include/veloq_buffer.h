@@ -426,6 +426,10 @@ VB_API void vb_waiter_arm(vb_waiter *waiter);
  * helper thread; each call follows one vb_waiter_arm.  0, 1 when woken by
  * vb_waiter_wake / shutdown, or -errno. */
 VB_API int32_t vb_waiter_wait(vb_waiter *waiter);
+/* On the owning thread: polls the attached rings (no syscall) for up to
+ * max_us microseconds; 1 as soon as one has a completion ready, else 0.
+ * Cheaper than a parked wait when completions are due within microseconds. */
+VB_API int32_t vb_waiter_spin(vb_waiter *waiter, uint32_t max_us);
 /* Makes a parked (or the next) vb_waiter_wait return at once. */
 VB_API void vb_waiter_wake(vb_waiter *waiter);
 /* Rings attached now. */

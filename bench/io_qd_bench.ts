@@ -1,0 +1,266 @@
+/**
+ * Completion-path bench (issue 14): random 4 KiB O_DIRECT reads at QD 1, 8,
+ * 32 and 128 and sequential 128 KiB QD16 through Ring (registered buffers)
+ * beside `fio --ioengine=io_uring --fixedbufs` on the same file, and an
+ * O_DIRECT copy written two ways (an await loop per worker, and promise
+ * callbacks) with the ring's submit calls per request. Every round runs
+ * every row, interleaved with fio; the report gives the median of the
+ * per-round ratios and their spread (min-max).
+ *
+ *   flock /tmp/veloq-bench.lock deno task bench:io-qd [--size 512MiB] [--rounds 5]
+ *     [--ops 100000] [--file PATH] [--json bench/results/io_qd.json]
+ */
+import process from "node:process";
+import { HybridPool, openFile, Ring } from "../mod.ts";
+
+const args = Deno.args;
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const MiB = 2 ** 20, GiB = 2 ** 30;
+const parseSize = (s: string) => {
+  const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(s)!;
+  return Number(m[1]) * ({ "": 1, K: 1024, M: MiB, G: GiB }[m[2].toUpperCase()] ?? 1);
+};
+const SIZE = parseSize(opt("--size", "512MiB"));
+const ROUNDS = Number(opt("--rounds", "5"));
+const OPS = Number(opt("--ops", "100000"));
+const JSON_OUT = opt("--json", "");
+const QDS = [1, 8, 32, 128];
+const COPY_BS = 64 * 1024, COPY_QD = 32;
+
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+interface Run {
+  iops: number;
+  bytesPerSec: number;
+  cpuSecPerGiB: number;
+}
+
+function offsets(n: number, bs: number): Float64Array {
+  const blocks = SIZE / bs, out = new Float64Array(n);
+  let x = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >>> 17, x ^= x << 5;
+    out[i] = ((x >>> 0) % blocks) * bs;
+  }
+  return out;
+}
+
+async function prepare(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).size === SIZE) return;
+  } catch { /* write it */ }
+  const f = await Deno.open(path, { write: true, create: true, truncate: true });
+  const chunk = new Uint8Array(8 * MiB);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
+  for (let off = 0; off < SIZE; off += chunk.length) {
+    let n = 0;
+    while (n < chunk.length) n += await f.write(chunk.subarray(n));
+  }
+  f.close();
+  await new Deno.Command("sync").output();
+}
+
+async function ringRead(path: string, bs: number, qd: number, seq: boolean): Promise<Run> {
+  using ring = new Ring({ entries: Math.max(64, qd * 2) });
+  using pool = HybridPool.create({ classes: [{ size: bs, count: qd }], registrar: ring });
+  using file = openFile(path, { read: true, direct: true });
+  const bufs = Array.from({ length: qd }, () => pool.alloc(bs));
+  const ops = seq ? SIZE / bs : (qd === 1 ? Math.ceil(OPS / 5) : OPS);
+  const offs = seq ? null : offsets(ops, bs);
+  let next = 0;
+  const c0 = cpu(), t0 = performance.now();
+  await Promise.all(bufs.map(async (buf) => {
+    while (next < ops) {
+      const i = next++;
+      await ring.read(file, buf, offs ? offs[i] : i * bs);
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000, c = cpu() - c0;
+  bufs.forEach((b) => b.release());
+  return { iops: ops / secs, bytesPerSec: ops * bs / secs, cpuSecPerGiB: c / (ops * bs / GiB) };
+}
+
+async function fio(path: string, bs: number, qd: number, seq: boolean): Promise<Run> {
+  const ops = seq ? SIZE / bs : (qd === 1 ? Math.ceil(OPS / 5) : OPS);
+  const a = [
+    "--name=veloq",
+    `--filename=${path}`,
+    `--size=${SIZE}`,
+    `--rw=${seq ? "read" : "randread"}`,
+    `--bs=${bs}`,
+    `--iodepth=${qd}`,
+    "--direct=1",
+    "--ioengine=io_uring",
+    "--fixedbufs",
+    "--output-format=json",
+  ];
+  if (!seq) a.push(`--number_ios=${ops}`, "--randrepeat=1");
+  const out = await new Deno.Command("fio", { args: a, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`fio failed: ${new TextDecoder().decode(out.stderr)}`);
+  const job = JSON.parse(new TextDecoder().decode(out.stdout)).jobs[0];
+  const secs = job.read.runtime / 1000;
+  const c = (job.usr_cpu + job.sys_cpu) / 100 * secs;
+  return {
+    iops: job.read.iops,
+    bytesPerSec: job.read.bw_bytes,
+    cpuSecPerGiB: c / (job.read.io_bytes / GiB),
+  };
+}
+
+interface CopyRun {
+  bytesPerSec: number;
+  submitsPerRequest: number;
+  wakeupsPerRequest: number;
+}
+
+/** O_DIRECT copy of the file, COPY_QD workers of COPY_BS blocks. */
+async function copy(src: string, dst: string, style: "await" | "callback"): Promise<CopyRun> {
+  using ring = new Ring({ entries: 128 });
+  using pool = HybridPool.create({
+    classes: [{ size: COPY_BS, count: COPY_QD }],
+    registrar: ring,
+  });
+  using from = openFile(src, { read: true, direct: true });
+  using to = openFile(dst, { write: true, create: true, direct: true });
+  const bufs = Array.from({ length: COPY_QD }, () => pool.alloc(COPY_BS));
+  const blocks = SIZE / COPY_BS;
+  let next = 0;
+  const t0 = performance.now();
+  if (style === "await") {
+    await Promise.all(bufs.map(async (b) => {
+      while (next < blocks) {
+        const off = next++ * COPY_BS;
+        await ring.read(from, b, off);
+        await ring.write(to, b, off);
+      }
+    }));
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      let active = bufs.length;
+      const step = (b: typeof bufs[number]): void => {
+        if (next >= blocks) {
+          if (--active === 0) resolve();
+          return;
+        }
+        const off = next++ * COPY_BS;
+        ring.read(from, b, off).then(() => ring.write(to, b, off)).then(() => step(b), reject);
+      };
+      bufs.forEach(step);
+    });
+  }
+  const secs = (performance.now() - t0) / 1000;
+  const s = ring.stats();
+  bufs.forEach((b) => b.release());
+  return {
+    bytesPerSec: SIZE / secs,
+    submitsPerRequest: s.submitCalls / s.completed,
+    wakeupsPerRequest: s.wakeups / s.completed,
+  };
+}
+
+interface Ratio {
+  median: number;
+  min: number;
+  max: number;
+}
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ratio = (xs: number[]): Ratio => ({
+  median: med(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});
+
+async function main() {
+  const dir = new URL("../", import.meta.url).pathname; // the checkout: O_DIRECT works here
+  const path = opt("--file", "") || await Deno.makeTempFile({ dir, prefix: ".veloq-qd-" });
+  const dst = await Deno.makeTempFile({ dir, prefix: ".veloq-copy-" });
+  try {
+    await prepare(path);
+    // Unmeasured first copy: gives the destination its blocks (a first
+    // O_DIRECT write into a new file allocates, later ones overwrite).
+    await copy(path, dst, "callback");
+    console.log(`file ${path}, ${SIZE / MiB} MiB, ${ROUNDS} rounds, kernel ${Deno.osRelease()}`);
+    const rows = [
+      ...QDS.map((qd) => ({ label: `random 4 KiB QD${qd}`, bs: 4096, qd, seq: false })),
+      { label: "sequential 128 KiB QD16", bs: 128 * 1024, qd: 16, seq: true },
+    ];
+    const per: Record<string, { ring: Run[]; fio: Run[] }> = {};
+    const copies: { await: CopyRun[]; callback: CopyRun[] } = { await: [], callback: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const row of rows) {
+        const p = per[row.label] ??= { ring: [], fio: [] };
+        // Alternate which goes first, so drift hits both alike.
+        if (r % 2 === 0) {
+          p.fio.push(await fio(path, row.bs, row.qd, row.seq));
+          p.ring.push(await ringRead(path, row.bs, row.qd, row.seq));
+        } else {
+          p.ring.push(await ringRead(path, row.bs, row.qd, row.seq));
+          p.fio.push(await fio(path, row.bs, row.qd, row.seq));
+        }
+        const x = p.ring.at(-1)!, y = p.fio.at(-1)!;
+        console.log(
+          `round ${r} ${row.label}: ring ${x.iops.toFixed(0)} IOPS, fio ${y.iops.toFixed(0)} (${
+            (x.iops / y.iops * 100).toFixed(1)
+          }%)`,
+        );
+      }
+      const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
+      for (const s of order) copies[s].push(await copy(path, dst, s));
+      const a = copies.await.at(-1)!, c = copies.callback.at(-1)!;
+      console.log(
+        `round ${r} copy: await ${(a.bytesPerSec / MiB).toFixed(0)} MiB/s (${
+          a.submitsPerRequest.toFixed(3)
+        } submits/req), callback ${(c.bytesPerSec / MiB).toFixed(0)} MiB/s (${
+          c.submitsPerRequest.toFixed(3)
+        })`,
+      );
+    }
+    const result = {
+      date: new Date().toISOString(),
+      kernel: Deno.osRelease(),
+      deno: Deno.version.deno,
+      size: SIZE,
+      rounds: ROUNDS,
+      ops: OPS,
+      shared: "the machine (2 cores) was shared with five other engineers' builds and tests",
+      command: `flock /tmp/veloq-bench.lock deno task bench:io-qd ${args.join(" ")}`.trim(),
+      reads: rows.map((row) => {
+        const p = per[row.label];
+        return {
+          workload: row.label,
+          ringIops: med(p.ring.map((x) => x.iops)),
+          fioIops: med(p.fio.map((x) => x.iops)),
+          ringMiBs: med(p.ring.map((x) => x.bytesPerSec)) / MiB,
+          fioMiBs: med(p.fio.map((x) => x.bytesPerSec)) / MiB,
+          ringCpuSecPerGiB: med(p.ring.map((x) => x.cpuSecPerGiB)),
+          fioCpuSecPerGiB: med(p.fio.map((x) => x.cpuSecPerGiB)),
+          ratio: ratio(p.ring.map((x, i) => x.iops / p.fio[i].iops)),
+        };
+      }),
+      copy: {
+        blockSize: COPY_BS,
+        qd: COPY_QD,
+        awaitMiBs: med(copies.await.map((x) => x.bytesPerSec)) / MiB,
+        callbackMiBs: med(copies.callback.map((x) => x.bytesPerSec)) / MiB,
+        awaitSubmitsPerRequest: med(copies.await.map((x) => x.submitsPerRequest)),
+        callbackSubmitsPerRequest: med(copies.callback.map((x) => x.submitsPerRequest)),
+        awaitWakeupsPerRequest: med(copies.await.map((x) => x.wakeupsPerRequest)),
+        callbackWakeupsPerRequest: med(copies.callback.map((x) => x.wakeupsPerRequest)),
+        ratio: ratio(copies.await.map((x, i) => x.bytesPerSec / copies.callback[i].bytesPerSec)),
+      },
+    };
+    console.log(JSON.stringify(result, null, 2));
+    if (JSON_OUT) await Deno.writeTextFile(JSON_OUT, JSON.stringify(result, null, 2) + "\n");
+  } finally {
+    if (!opt("--file", "")) await Deno.remove(path);
+    await Deno.remove(dst);
+  }
+}
+
+await main();

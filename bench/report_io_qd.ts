@@ -1,0 +1,92 @@
+/**
+ * The completion-path tables of the README Results (issue 14), from
+ * bench/results/io_qd.json written by `deno task bench:io-qd`
+ * (bench/io_qd_bench.ts). bench/report.ts calls ioQdSection().
+ *
+ * @module
+ */
+
+interface Ratio {
+  median: number;
+  min: number;
+  max: number;
+}
+interface IoQd {
+  date: string;
+  kernel: string;
+  deno: string;
+  size: number;
+  rounds: number;
+  shared: string;
+  command: string;
+  reads: {
+    workload: string;
+    ringIops: number;
+    fioIops: number;
+    ringMiBs: number;
+    fioMiBs: number;
+    ringCpuSecPerGiB: number;
+    fioCpuSecPerGiB: number;
+    ratio: Ratio;
+  }[];
+  copy: {
+    blockSize: number;
+    qd: number;
+    awaitMiBs: number;
+    callbackMiBs: number;
+    awaitSubmitsPerRequest: number;
+    callbackSubmitsPerRequest: number;
+    awaitWakeupsPerRequest: number;
+    callbackWakeupsPerRequest: number;
+    ratio: Ratio;
+  };
+}
+
+const pct = (r: Ratio) =>
+  `${(r.median * 100).toFixed(0)}% (${(r.min * 100).toFixed(0)}-${(r.max * 100).toFixed(0)})`;
+
+/** Markdown for the completion path, or a line saying how to make it. */
+export function ioQdSection(root: string): string {
+  let d: IoQd;
+  try {
+    d = JSON.parse(Deno.readTextFileSync(`${root}/bench/results/io_qd.json`));
+  } catch {
+    return "### I/O: completion path (QD table, await vs callback)\n\n" +
+      "Not run: `flock /tmp/veloq-bench.lock deno task bench:io-qd --json bench/results/io_qd.json`.\n";
+  }
+  const c = d.copy;
+  const out = [
+    "### I/O: completion path (QD table, await vs callback)",
+    "",
+    `\`io_qd_bench.ts\`, ${d.size / 2 ** 20} MiB O_DIRECT file, ${d.rounds} rounds, each row ` +
+    `interleaved with \`fio --ioengine=io_uring --fixedbufs\` (order alternating per round); ` +
+    `"÷ fio" is the median of the per-round ratios, (min-max) their spread. ${d.date}, ` +
+    `Linux ${d.kernel}, Deno ${d.deno}. Measured while ${d.shared}: expect noise.`,
+    "",
+    "| workload | Ring IOPS | fio IOPS | ÷ fio | Ring CPU s/GiB | fio CPU s/GiB |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...d.reads.map((r) =>
+      `| ${r.workload} | ${r.ringIops.toFixed(0)} | ${r.fioIops.toFixed(0)} | ${pct(r.ratio)} | ${
+        r.ringCpuSecPerGiB.toFixed(2)
+      } | ${r.fioCpuSecPerGiB.toFixed(2)} |`
+    ),
+    "",
+    `O_DIRECT copy of the file, ${c.blockSize / 1024} KiB blocks, ${c.qd} workers, registered ` +
+    "buffers: each worker awaits its read then its write (await), or chains them with `.then` " +
+    "(callback).",
+    "",
+    "| style | MiB/s | submit calls / request | wake-ups / request |",
+    "|---|---:|---:|---:|",
+    `| await loop | ${c.awaitMiBs.toFixed(0)} | ${c.awaitSubmitsPerRequest.toFixed(3)} | ${
+      c.awaitWakeupsPerRequest.toFixed(3)
+    } |`,
+    `| callbacks | ${c.callbackMiBs.toFixed(0)} | ${c.callbackSubmitsPerRequest.toFixed(3)} | ${
+      c.callbackWakeupsPerRequest.toFixed(3)
+    } |`,
+    `| await ÷ callback | ${pct(c.ratio)} | | |`,
+    "",
+    `Reproduce: \`${d.command}\``,
+    "",
+  ];
+  return out.join("\n");
+}
