@@ -100,6 +100,25 @@ export async function durableSection(o: DurableReportOptions): Promise<string> {
   return markdown(stored, o.skip);
 }
 
+type Ratio = DurableOutput["ratios"][number];
+
+/** The verdict on a single-writer goal row (ratio ≥ 0.95 of fio, > 1 of FsFile). */
+function goal(x: Ratio, byLabel: Map<string, Ratio>): string {
+  if (x.group !== 1 || x.label.includes("median")) return "";
+  const target = x.label.includes("÷ fio") ? 0.95 : 1;
+  const op = target === 1 ? ">" : "≥";
+  const other = byLabel.get(`${x.group}|${x.label} (by median commit time)`);
+  const meds = [x.ratio.med, ...(other ? [other.ratio.med] : [])];
+  const ok = (v: number) => (target === 1 ? v > 1 : v >= target);
+  if (meds.every(ok) && x.ratio.min >= target * 0.9) return `${op} ${target}: met`;
+  if (!meds.some(ok)) {
+    return `${op} ${target}: missed (by ${fmt((target - Math.max(...meds)) * 100, 0)} points)`;
+  }
+  return `${op} ${target}: not shown (medians ${meds.map((v) => fmt(v, 2)).join(" / ")}, spread ${
+    fmt(x.ratio.min, 2)
+  }–${fmt(x.ratio.max, 2)})`;
+}
+
 function markdown(s: StoredDurable | null, skipped: boolean): string {
   const out = ["", "### Durable 4 KiB appends beside fio and Deno's FsFile", ""];
   if (s === null) {
@@ -130,19 +149,34 @@ function markdown(s: StoredDurable | null, skipped: boolean): string {
       } | ${x.commitP99Ms === null ? "—" : fmt(x.commitP99Ms, 3)} |`,
     );
   }
-  out.push("", "| G | ratio of appends/s (within a round) | median (min–max) | goal |");
+  out.push("", "| G | ratio (within a round) | median (min–max) | goal |");
   out.push("|---:|---|---:|---|");
+  const byLabel = new Map(r.ratios.map((x) => [`${x.group}|${x.label}`, x]));
   for (const x of r.ratios) {
-    let goal = "";
-    if (x.group === 1 && x.label.includes("÷ fio") && !x.label.includes("median")) {
-      goal = x.ratio.med >= 0.95
-        ? "≥ 0.95: met"
-        : `≥ 0.95: missed by ${fmt((0.95 - x.ratio.med) * 100, 1)} points`;
-    } else if (x.group === 1 && x.label.includes("FsFile") && !x.label.includes("median")) {
-      goal = x.ratio.med > 1 ? "> 1: met" : "> 1: missed";
-    }
-    out.push(`| ${x.group} | ${x.label} | ${range(x.ratio, 2)} | ${goal} |`);
+    out.push(`| ${x.group} | ${x.label} | ${range(x.ratio, 2)} | ${goal(x, byLabel)} |`);
   }
+  out.push(
+    "",
+    "Goals are judged on BOTH measures (throughput and median commit time); where they " +
+      "disagree, or the spread straddles the goal, the verdict is inconclusive. At G > 1 the " +
+      "ring writes the group as one request while fio issues G pwrites: not like for like.",
+  );
   out.push("", "```sh", s.command, "```", "");
   return out.join("\n");
+}
+
+if (import.meta.main) {
+  // Just this part: run the bench, store bench/results/durable_bench.json,
+  // print the section (then `deno task bench:report --from bench/results`
+  // puts it into results.md and the README).
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  console.log(
+    await durableSection({
+      root,
+      outDir: `${root}/bench/results`,
+      from: null,
+      quick: Deno.args.includes("--quick"),
+      skip: false,
+    }),
+  );
 }
