@@ -12,6 +12,7 @@
  */
 import process from "node:process";
 import { HybridPool, openFile, Ring } from "../mod.ts";
+import { threadWaiter } from "../src/thread_waiter.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -39,6 +40,11 @@ interface Run {
   iops: number;
   bytesPerSec: number;
   cpuSecPerGiB: number;
+  /** Ring only: completions per parked wake-up, share of waits served by
+   * polling, mean delivery of a parked wait's result to JS (us). */
+  perWake?: number;
+  polled?: number;
+  deliveryUs?: number;
 }
 
 function offsets(n: number, bs: number): Float64Array {
@@ -74,6 +80,7 @@ async function ringRead(path: string, bs: number, qd: number, seq: boolean): Pro
   const ops = seq ? SIZE / bs : (qd === 1 ? Math.ceil(OPS / 5) : OPS);
   const offs = seq ? null : offsets(ops, bs);
   let next = 0;
+  const w0 = threadWaiter().spinStats();
   const c0 = cpu(), t0 = performance.now();
   await Promise.all(bufs.map(async (buf) => {
     while (next < ops) {
@@ -82,8 +89,17 @@ async function ringRead(path: string, bs: number, qd: number, seq: boolean): Pro
     }
   }));
   const secs = (performance.now() - t0) / 1000, c = cpu() - c0;
+  const w1 = threadWaiter().spinStats();
+  const wakes = w1.wakeups - w0.wakeups, hits = w1.hits - w0.hits;
   bufs.forEach((b) => b.release());
-  return { iops: ops / secs, bytesPerSec: ops * bs / secs, cpuSecPerGiB: c / (ops * bs / GiB) };
+  return {
+    iops: ops / secs,
+    bytesPerSec: ops * bs / secs,
+    cpuSecPerGiB: c / (ops * bs / GiB),
+    perWake: ring.stats().completed / Math.max(1, ring.stats().wakeups),
+    polled: hits / Math.max(1, hits + wakes),
+    deliveryUs: wakes ? (w1.deliveryUs * w1.wakeups - w0.deliveryUs * w0.wakeups) / wakes : 0,
+  };
 }
 
 async function fio(path: string, bs: number, qd: number, seq: boolean): Promise<Run> {
@@ -207,7 +223,9 @@ async function main() {
         console.log(
           `round ${r} ${row.label}: ring ${x.iops.toFixed(0)} IOPS, fio ${y.iops.toFixed(0)} (${
             (x.iops / y.iops * 100).toFixed(1)
-          }%)`,
+          }%), ${x.perWake!.toFixed(1)}/wake, ${(x.polled! * 100).toFixed(0)}% polled, delivery ${
+            x.deliveryUs!.toFixed(0)
+          } us`,
         );
       }
       const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
@@ -241,6 +259,9 @@ async function main() {
           ringCpuSecPerGiB: med(p.ring.map((x) => x.cpuSecPerGiB)),
           fioCpuSecPerGiB: med(p.fio.map((x) => x.cpuSecPerGiB)),
           ratio: ratio(p.ring.map((x, i) => x.iops / p.fio[i].iops)),
+          perWake: med(p.ring.map((x) => x.perWake!)),
+          polled: med(p.ring.map((x) => x.polled!)),
+          deliveryUs: med(p.ring.map((x) => x.deliveryUs!)),
         };
       }),
       copy: {

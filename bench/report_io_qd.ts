@@ -28,6 +28,9 @@ interface IoQd {
     ringCpuSecPerGiB: number;
     fioCpuSecPerGiB: number;
     ratio: Ratio;
+    perWake?: number;
+    polled?: number;
+    deliveryUs?: number;
   }[];
   copy: {
     blockSize: number;
@@ -63,13 +66,20 @@ export function ioQdSection(root: string): string {
     `"÷ fio" is the median of the per-round ratios, (min-max) their spread. ${d.date}, ` +
     `Linux ${d.kernel}, Deno ${d.deno}. Measured while ${d.shared}: expect noise.`,
     "",
-    "| workload | Ring IOPS | fio IOPS | ÷ fio | Ring CPU s/GiB | fio CPU s/GiB |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| workload | Ring IOPS | fio IOPS | ÷ fio | Ring CPU s/GiB | fio CPU s/GiB | per wake-up | polled | delivery µs |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...d.reads.map((r) =>
       `| ${r.workload} | ${r.ringIops.toFixed(0)} | ${r.fioIops.toFixed(0)} | ${pct(r.ratio)} | ${
         r.ringCpuSecPerGiB.toFixed(2)
-      } | ${r.fioCpuSecPerGiB.toFixed(2)} |`
+      } | ${r.fioCpuSecPerGiB.toFixed(2)} | ${r.perWake?.toFixed(1) ?? "—"} | ${
+        r.polled === undefined ? "—" : `${(r.polled * 100).toFixed(0)}%`
+      } | ${r.deliveryUs?.toFixed(0) ?? "—"} |`
     ),
+    "",
+    "*per wake-up*: completions per parked wait's return; *polled*: share of waits served by the " +
+    "short poll before parking (no wake-up); *delivery*: mean time from the helper thread's " +
+    "return from the kernel to the JS handler (Deno's blocking pool -> event loop -> promise), " +
+    "a cost fio, which waits in its own thread, does not pay.",
     "",
     `O_DIRECT copy of the file, ${c.blockSize / 1024} KiB blocks, ${c.qd} workers, registered ` +
     "buffers: each worker awaits its read then its write (await), or chains them with `.then` " +

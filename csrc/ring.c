@@ -220,6 +220,7 @@ int32_t vb_ring_reap(vb_ring *r, uint32_t wait_ms) {
     io_uring_for_each_cqe(&r->uring, head, cqe) {
         if (n == r->completions_cap) break;
         seen++;
+        if (!(cqe->flags & IORING_CQE_F_MORE)) r->finals++;
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         if (ud >= VB_RING_INTERNAL_DATA) continue;
         r->completions[3 * n] = (int32_t)ud;
@@ -234,6 +235,27 @@ int32_t vb_ring_reap(vb_ring *r, uint32_t wait_ms) {
 int32_t *vb_ring_completions(vb_ring *r) { return r->completions; }
 
 uint32_t vb_ring_completions_cap(vb_ring *r) { return r->completions_cap; }
+
+uint32_t vb_ring_outstanding(vb_ring *r) {
+    /* Every SQE the kernel took ends with exactly one CQE without F_MORE
+     * (multishot and SEND_ZC post more, all but the last with F_MORE). */
+    return __atomic_load_n(r->uring.sq.khead, __ATOMIC_ACQUIRE) - r->finals;
+}
+
+int32_t vb_ring_quiesce(vb_ring *r, uint32_t timeout_ms) {
+    if (vb_ring_outstanding(r) == 0) return 0;
+    vb_ring_cancel_all(r);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (vb_ring_outstanding(r) != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long long ms = (t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= (long long)timeout_ms) return -ETIME;
+        int32_t n = vb_ring_reap(r, (uint32_t)(timeout_ms - ms) > 50 ? 50 : (uint32_t)(timeout_ms - ms) + 1);
+        if (n < 0 && n != -ETIME && n != -EINTR) return n;
+    }
+    return 0;
+}
 
 int32_t vb_ring_cancel_all(vb_ring *r) {
     /* Requests never submitted must not start now: they become NOPs whose

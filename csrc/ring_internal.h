@@ -26,6 +26,9 @@ struct vb_ring {
     /* The thread's waiter this ring signals (eventfd), and the next ring of
      * that waiter's list; both guarded by the waiter's lock. */
     struct vb_waiter *waiter;
+    /* CQEs reaped that were the last of their SQE (no F_MORE): with the
+     * kernel's SQ head, how many SQEs are still the kernel's. */
+    uint32_t finals;
     struct vb_ring *next_in_waiter;
 };
 

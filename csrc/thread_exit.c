@@ -121,9 +121,10 @@ static _Atomic uint32_t exits; /* hooks run, process-wide (tests) */
 
 static void thread_ended(void *arg);
 
-/* The thread's rings: nothing yet (see the per-thread waiter of
- * csrc/waiter.c, which will own them). */
-static void exit_rings(void) {}
+/* The thread's rings: the per-thread waiter of csrc/waiter.c owns them;
+ * its shutdown cancels and reaps their requests, destroys them and wakes a
+ * parked helper. */
+static void exit_rings(void) { vb_thread_shutdown(); }
 
 static void make_key(void) { key_ok = pthread_key_create(&key, thread_ended) == 0; }
 

@@ -44,7 +44,23 @@ struct vb_waiter {
     _Atomic uint32_t armed;
     _Atomic int kicked;
     _Atomic int closing;
+    /* CLOCK_MONOTONIC ns when the helper last returned (written by the
+     * helper, read by the owner after the wait's result arrived: the
+     * result's delivery orders them; relaxed is enough for a statistic). */
+    _Atomic uint64_t woke_ns;
 };
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+double vb_now_ns(void) { return (double)now_ns(); }
+
+double vb_waiter_woke_ns(vb_waiter *w) {
+    return (double)atomic_load_explicit(&w->woke_ns, memory_order_relaxed);
+}
 
 static _Thread_local vb_waiter *thread_waiter;
 
@@ -67,6 +83,8 @@ int32_t vb_thread_waiter(vb_waiter **out) {
     if (!thread_waiter) {
         int32_t rc = waiter_create(&thread_waiter);
         if (rc < 0) return rc;
+        /* The thread's exit hook (thread_exit.c) shuts the waiter down. */
+        vb_thread_exit_arm();
     }
     *out = thread_waiter;
     return 0;
@@ -163,6 +181,7 @@ int32_t vb_waiter_wait(vb_waiter *w) {
             break;
         }
     }
+    atomic_store_explicit(&w->woke_ns, now_ns(), memory_order_relaxed);
     atomic_fetch_sub_explicit(&w->armed, 1, memory_order_release);
     return rc;
 }
@@ -184,19 +203,24 @@ int32_t vb_waiter_shutdown(vb_waiter *w) {
         struct timespec ts = {0, 50 * 1000};
         nanosleep(&ts, 0);
     }
-    /* No helper inside any more: destroy what is left (destroy unlinks). */
+    /* No helper inside any more: quiesce and destroy what is left (destroy
+     * unlinks).  After quiesce the kernel writes into no buffer of these
+     * rings, so their memory may go back to its pool; a ring that cannot be
+     * quiesced in time is still destroyed (the kernel cancels at exit). */
+    int32_t rc = 0;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         vb_ring *r = w->rings;
         pthread_mutex_unlock(&w->lock);
         if (!r) break;
+        if (vb_ring_quiesce(r, 5000) < 0) rc = -ETIME;
         vb_ring_destroy(r);
     }
     if (thread_waiter == w) thread_waiter = 0;
     close(w->efd);
     pthread_mutex_destroy(&w->lock);
     free(w);
-    return 0;
+    return rc;
 }
 
 int32_t vb_thread_shutdown(void) {

@@ -235,3 +235,21 @@ Deno.test("a ring kept busy at QD1 (polled completions) lets timers run", async 
     Deno.removeSync(path);
   }
 });
+
+Deno.test("a terminated Worker's rings are destroyed by its thread-exit hook", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("./fixtures/ring_exit.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const { stdout, stderr, code } = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(stdout).trim();
+  assert.ok(text.length > 0, `no output (exit ${code}): ${new TextDecoder().decode(stderr)}`);
+  const r = JSON.parse(text.split("\n").at(-1)!);
+  assert.equal(r.error, undefined, String(r.error));
+  assert.equal(r.during, 8, "4 Workers x 2 rings while they ran");
+  assert.equal(r.after, 0, "rings of terminated Workers still open");
+  assert.equal(code, 0);
+});

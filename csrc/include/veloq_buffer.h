@@ -397,6 +397,14 @@ VB_API uint32_t vb_ring_completions_cap(vb_ring *ring);
 VB_API int32_t vb_ring_cancel_all(vb_ring *ring);
 /* Slots of the registered-buffer table. */
 VB_API uint32_t vb_ring_buf_slots(vb_ring *ring);
+/* SQEs the kernel took whose last CQE was not reaped yet. */
+VB_API uint32_t vb_ring_outstanding(vb_ring *ring);
+/* Cancels everything in flight and reaps (discarding the completions)
+ * until the kernel holds nothing of this ring, at most timeout_ms: after 0
+ * no request of the ring can touch memory any more.  -ETIME otherwise.  For
+ * a thread that ends with requests in flight (no binding left to settle
+ * them). */
+VB_API int32_t vb_ring_quiesce(vb_ring *ring, uint32_t timeout_ms);
 /* Queues a poll for `events` (POLLIN...) on fd; multishot != 0 keeps it
  * armed (each CQE then carries IORING_CQE_F_MORE until the last).  0 or
  * -errno. */
@@ -430,6 +438,11 @@ VB_API int32_t vb_waiter_wait(vb_waiter *waiter);
  * max_us microseconds; 1 as soon as one has a completion ready, else 0.
  * Cheaper than a parked wait when completions are due within microseconds. */
 VB_API int32_t vb_waiter_spin(vb_waiter *waiter, uint32_t max_us);
+/* CLOCK_MONOTONIC now, and when the last vb_waiter_wait returned, in ns:
+ * their difference at the binding's wake-up handler is the cost of
+ * delivering the wait's result to it (a statistic of the completion path). */
+VB_API double vb_now_ns(void);
+VB_API double vb_waiter_woke_ns(vb_waiter *waiter);
 /* Makes a parked (or the next) vb_waiter_wait return at once. */
 VB_API void vb_waiter_wake(vb_waiter *waiter);
 /* Rings attached now. */

@@ -131,7 +131,38 @@ static void ring_reap_reports_flags(void) {
     CHECK_RC(vb_ring_destroy(r), 0);
 }
 
+/* Quiesce: a pending read and a multishot poll are cancelled and reaped
+ * until the kernel holds nothing of the ring. */
+static void ring_quiesce_leaves_nothing_in_flight(void) {
+    vb_ring *r;
+    REQUIRE(vb_ring_create(8, 0, 0, &r) == 0);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    static uint8_t buf[8];
+    CHECK_EQ(vb_ring_outstanding(r), 0);
+    CHECK_RC(vb_ring_quiesce(r, 100), 0); /* nothing to do */
+    CHECK_RC(vb_ring_prep(r, VB_OP_READ, p[0], buf, 8, -1, -1, 1), 0);
+    CHECK_RC(vb_ring_prep_poll(r, p[0], 1 /* POLLIN */, 1, 2), 0);
+    CHECK_RC(vb_ring_prep(r, VB_OP_READ, p[0], buf, 8, -1, -1, 3), 0); /* stays queued */
+    CHECK_EQ(vb_ring_submit(r), 3);
+    CHECK_RC(vb_ring_prep(r, VB_OP_READ, p[0], buf, 8, -1, -1, 4), 0); /* never submitted */
+    CHECK_EQ(vb_ring_outstanding(r), 3);
+    CHECK_RC(vb_ring_quiesce(r, 2000), 0);
+    CHECK_EQ(vb_ring_outstanding(r), 0);
+    CHECK_EQ(vb_ring_sq_ready(r), 0);
+    /* Nothing reads the pipe any more: a write stays in it. */
+    CHECK(write(p[1], "abc", 3) == 3);
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, 0);
+    char back[8];
+    CHECK(read(p[0], back, sizeof back) == 3);
+    close(p[0]);
+    close(p[1]);
+    CHECK_RC(vb_ring_destroy(r), 0);
+}
+
 const test_case waiter_tests[] = {
+    TEST(ring_quiesce_leaves_nothing_in_flight),
     TEST(waiter_many_rings_one_wait),
     TEST(ring_reap_reports_flags),
     TEST_END,
