@@ -41,15 +41,28 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
      * SUBMIT_ALL (5.18+): a request the kernel refuses while submitting
      * completes with its error instead of stopping the batch, so every
      * request submitted is one the kernel took. */
+    /* SQPOLL (opt-in): a kernel thread takes SQEs from the ring, so the
+     * issue work (block layer, ~µs per request) runs beside the submitting
+     * thread; it sleeps after `idle` ms without work (liburing's submit
+     * wakes it).  No SINGLE_ISSUER/DEFER_TASKRUN (see the top). */
+    uint32_t sqpoll = flags & VB_RING_SQPOLL;
+    uint32_t idle = flags >> 16;
     params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    if (sqpoll) {
+        params.flags |= IORING_SETUP_SQPOLL;
+        params.sq_thread_idle = idle ? idle : 10;
+    }
     params.cq_entries = entries * 2;
     int rc = io_uring_queue_init_params(entries, &r->uring, &params);
     if (rc == -EINVAL) { /* before 5.18: without SUBMIT_ALL (submit loops) */
+        uint32_t keep = params.flags & IORING_SETUP_SQPOLL;
         memset(&params, 0, sizeof params);
-        params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+        params.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE | keep;
+        params.sq_thread_idle = keep ? (idle ? idle : 10) : 0;
         params.cq_entries = entries * 2;
         rc = io_uring_queue_init_params(entries, &r->uring, &params);
     }
+    r->sqpoll = sqpoll != 0;
     if (rc < 0) {
         free(r);
         return rc; /* -ENOSYS, -EPERM (io_uring_disabled, seccomp), -ENOMEM */
@@ -162,6 +175,7 @@ int32_t vb_ring_prep(vb_ring *r, uint32_t op, int32_t fd, uint8_t *buf, uint32_t
 }
 
 int32_t vb_ring_submit(vb_ring *r) {
+    if (r->sqpoll) return io_uring_submit(&r->uring); /* flush + wake the thread */
     /* Without SUBMIT_ALL (old kernels) the kernel stops at a request it
      * refuses; go on with the rest, so no request stays behind unsent. */
     int32_t total = 0;
@@ -174,7 +188,12 @@ int32_t vb_ring_submit(vb_ring *r) {
     return total;
 }
 
-uint32_t vb_ring_sq_ready(vb_ring *r) { return io_uring_sq_ready(&r->uring); }
+uint32_t vb_ring_sq_ready(vb_ring *r) {
+    /* With SQPOLL the kernel thread takes flushed SQEs later: what is not
+     * flushed yet is what is still queued here. */
+    if (r->sqpoll) return r->uring.sq.sqe_tail - r->uring.sq.sqe_head;
+    return io_uring_sq_ready(&r->uring);
+}
 
 void vb_ring_arm(vb_ring *r) { atomic_fetch_add_explicit(&r->armed, 1, memory_order_relaxed); }
 

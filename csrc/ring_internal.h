@@ -29,6 +29,7 @@ struct vb_ring {
     /* CQEs reaped that were the last of their SQE (no F_MORE): with the
      * kernel's SQ head, how many SQEs are still the kernel's. */
     uint32_t finals;
+    int sqpoll; /* IORING_SETUP_SQPOLL: a kernel thread consumes the SQ */
     struct vb_ring *next_in_waiter;
 };
 

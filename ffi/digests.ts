@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "93ba44a958f9d27484f97809bf9b51e9521d9b1fac7f334189a48a3e7ffa2662",
-  "aarch64-linux": "5aa6106e00e5d6bf25d831c04bb5561cdbfc4a26626bfc2a2c9f1fd66b445828",
+  "x86_64-linux": "9674bc2e2875120ea09d964e7783e073ea145a619fbee659200a983b2cd66823",
+  "aarch64-linux": "7df7a5f63300f15fc221dc990776e3484b66db8f2d8b33dc856e745fb8283e53",
 };

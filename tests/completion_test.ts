@@ -253,3 +253,28 @@ Deno.test("a terminated Worker's rings are destroyed by its thread-exit hook", a
   assert.equal(r.after, 0, "rings of terminated Workers still open");
   assert.equal(code, 0);
 });
+
+Deno.test("sqpoll (opt-in): requests complete, bad values are refused", async () => {
+  assert.throws(() => new Ring({ sqpoll: "yes" as never }), TypeError);
+  assert.throws(() => new Ring({ sqpoll: 0 }), RangeError);
+  using ring = new Ring({ entries: 16, sqpoll: 5 });
+  using pool = BuddyPool.create({ arenaSize: 1 << 16, registrar: ring });
+  const path = Deno.makeTempFileSync();
+  try {
+    Deno.writeFileSync(path, new Uint8Array(8 * 4096).map((_, i) => i & 0xff));
+    using file = openFile(path);
+    const bufs = Array.from({ length: 8 }, () => pool.alloc(4096));
+    for (let round = 0; round < 3; round++) {
+      assert.deepEqual(
+        await Promise.all(bufs.map((b, i) => ring.read(file, b, i * 4096))),
+        Array(8).fill(4096),
+      );
+      bufs.forEach((b, i) => assert.equal(b.bytes[1], (i * 4096 + 1) & 0xff));
+      await new Promise((r) => setTimeout(r, 12)); // past the idle time: the thread sleeps
+    }
+    assert.equal(ring.stats().inFlight, 0);
+    bufs.forEach((b) => b.release());
+  } finally {
+    Deno.removeSync(path);
+  }
+});

@@ -358,6 +358,9 @@ enum {
     /* Do not compare registrations with RLIMIT_MEMLOCK first: let the kernel
      * refuse (ENOMEM).  For tests of the kernel's own check. */
     VB_RING_NO_MEMLOCK_PRECHECK = 1u << 0,
+    /* IORING_SETUP_SQPOLL: a kernel thread submits; its idle time in ms is
+     * flags >> 16 (0: 10 ms). */
+    VB_RING_SQPOLL = 1u << 1,
 };
 /* Closes the ring: waits for a thread inside vb_ring_wait to leave it,
  * detaches registered pools (their new buffers get index -1).  Requests
