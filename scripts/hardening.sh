@@ -103,8 +103,9 @@ link() {
   local exe=$1 lflags=$2
   shift 2
   [ -f "$LIBURING" ] || die "$LIBURING missing: apt-get install liburing-dev"
+  # libm: the ring's offset check (trunc); libdl/pthread: resident.c, threads.
   # shellcheck disable=SC2086
-  "$CC" $lflags "$@" "$LIBURING" -o "$exe" || die "linking $exe failed"
+  "$CC" $lflags "$@" "$LIBURING" -lm -ldl -lpthread -o "$exe" || die "linking $exe failed"
 }
 
 SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
