@@ -32,6 +32,7 @@
  */
 #include "veloq_buffer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -122,9 +123,10 @@ static _Atomic uint32_t exits; /* hooks run, process-wide (tests) */
 static void thread_ended(void *arg);
 
 /* The thread's rings: the per-thread waiter of csrc/waiter.c owns them;
- * its shutdown cancels and reaps their requests, destroys them and wakes a
- * parked helper. */
-static void exit_rings(void) { vb_thread_shutdown(); }
+ * its shutdown cancels and reaps their requests (vb_ring_quiesce, bounded),
+ * destroys them and wakes a parked helper.  Returns nonzero when a request
+ * outlived the wait (its buffer may still be in the kernel's hands). */
+static uint32_t exit_rings(void) { return vb_thread_shutdown() == -ETIME; }
 
 static void make_key(void) { key_ok = pthread_key_create(&key, thread_ended) == 0; }
 
@@ -202,12 +204,13 @@ int32_t vb_thread_view_detach(vb_thread_view *t) {
     return vb_view_detach(v);
 }
 
-/* Frees every buffer the ending thread still held, then detaches. */
-static void reclaim_view(thread_state *st, vb_thread_view *t) {
+/* Frees every buffer the ending thread still held (unless the kernel may
+ * still use them: `leak`), then detaches. */
+static void reclaim_view(thread_state *st, vb_thread_view *t, int leak) {
     vb_view *v = t->view;
-    for (uint32_t page = 0; page < t->pages; page++)
+    for (uint32_t page = 0; page < t->pages && !leak; page++)
         if (t->held[page]) vb_view_free(v, (int32_t)((t->arena << VB_HANDLE_PAGE_BITS) | page));
-    for (uint32_t i = 0; i < t->foreign.cap; i++)
+    for (uint32_t i = 0; i < t->foreign.cap && !leak; i++)
         if (t->foreign.slots[i] >= 0) vb_view_free(v, t->foreign.slots[i]);
     untrack(st, t);
     vb_view_detach(v);
@@ -217,9 +220,11 @@ static void reclaim_view(thread_state *st, vb_thread_view *t) {
 
 static void thread_ended(void *arg) {
     thread_state *st = arg;
-    /* Rings first: their requests may still use buffers the views hold. */
-    exit_rings();
-    while (st->views) reclaim_view(st, st->views);
+    /* Rings first: their requests may still use buffers the views hold.
+     * A request the kernel did not finish in time keeps its buffer: the
+     * thread's buffers are then left live rather than reused under it. */
+    int leak = exit_rings() != 0;
+    while (st->views) reclaim_view(st, st->views, leak);
     free(st);
     atomic_fetch_add_explicit(&exits, 1, memory_order_relaxed);
 }

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "9674bc2e2875120ea09d964e7783e073ea145a619fbee659200a983b2cd66823",
-  "aarch64-linux": "7df7a5f63300f15fc221dc990776e3484b66db8f2d8b33dc856e745fb8283e53",
+  "x86_64-linux": "73979f33aaf958a02df4034c35ccbda5fb441d4844c270afd923b8e362ac5d52",
+  "aarch64-linux": "3f5eaf3f4f5f6b6626555e0bad92f4bffe8d90afe4b7e02cf0281e6df3795e45",
 };

@@ -5,10 +5,15 @@
  * destroy the pool.  Also run under ThreadSanitizer and ASan by
  * scripts/hardening.sh (the hook runs on the ending thread).
  */
+#define _GNU_SOURCE
 #include "test.h"
+
+#include <stdatomic.h>
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #define KiB 1024u
 
@@ -166,7 +171,86 @@ static void threads_exit_many_foreign(void) {
     CHECK(vb_pool_destroy(p) == 0);
 }
 
+
+/* A thread with a ring whose read of a pipe is in flight (into a buffer of
+ * its view's arena), and a helper parked in its waiter (Deno's blocking
+ * pool thread), ends: the hook cancels and waits for the read, destroys the
+ * ring, wakes the helper, then frees the buffer and detaches the view. */
+typedef struct {
+    exit_job job;
+    int pipe_rd;
+    vb_waiter *waiter;
+    pthread_t helper;
+    int helper_started;
+    _Atomic int helper_rc;
+} ring_job;
+
+static void *park(void *arg) {
+    ring_job *j = arg;
+    atomic_store(&j->helper_rc, vb_waiter_wait(j->waiter));
+    return 0;
+}
+
+static void *reader(void *arg) {
+    ring_job *j = arg;
+    vb_view *v;
+    if ((j->job.rc = vb_view_attach(j->job.pool, j->job.arena, j->job.token, &v)) != 0) return 0;
+    vb_thread_view *t = vb_thread_track_view(v);
+    vb_ring *r;
+    if ((j->job.rc = vb_ring_create(8, 0, 0, &r)) != 0) return 0;
+    if ((j->job.rc = vb_thread_waiter(&j->waiter)) != 0) return 0;
+    if ((j->job.rc = vb_ring_set_waiter(r, j->waiter)) != 0) return 0;
+    int32_t h = vb_view_alloc(v, 4 * KiB);
+    vb_thread_view_held(t)[h & VB_HANDLE_PAGE_MASK] = 1;
+    uint8_t *buf = (uint8_t *)vb_view_base(v) + (uint64_t)(h & VB_HANDLE_PAGE_MASK) * VB_PAGE_SIZE;
+    if ((j->job.rc = vb_ring_prep(r, VB_OP_READ, j->pipe_rd, buf, 4096, -1, -1, 7)) != 0) return 0;
+    if (vb_ring_submit(r) != 1) j->job.rc = -1;
+    vb_waiter_arm(j->waiter);
+    j->helper_started = pthread_create(&j->helper, 0, park, j) == 0;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, 0); /* the helper parks in poll */
+    return 0; /* ends with the read in flight */
+}
+
+static void threads_exit_ring_in_flight(void) {
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(256 * KiB, 0, 0, 0, &p) == 0);
+    uint32_t share[2];
+    REQUIRE(vb_pool_share(p, share) == 0);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    static ring_job j;
+    j = (ring_job){.job = {.pool = p, .arena = share[0], .token = share[1]}, .pipe_rd = fds[0]};
+    atomic_store(&j.helper_rc, -999);
+    uint32_t exits = vb_thread_exits();
+    pthread_t th;
+    REQUIRE(pthread_create(&th, 0, reader, &j) == 0);
+    pthread_join(th, 0);
+    REQUIRE(j.job.rc == 0);
+    REQUIRE(j.helper_started);
+    CHECK(vb_thread_exits() == exits + 1);
+    /* The helper was woken (closing) and left: a bounded join. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    REQUIRE(pthread_timedjoin_np(j.helper, 0, &dl) == 0);
+    CHECK_MSG(atomic_load(&j.helper_rc) == 1, "helper returned %d", atomic_load(&j.helper_rc));
+    /* The read is gone: bytes written now stay in the pipe. */
+    CHECK(write(fds[1], "0123456789abcdef", 16) == 16);
+    char got[32];
+    CHECK(read(fds[0], got, sizeof got) == 16);
+    double s[VB_STAT_LEN];
+    vb_pool_stats(p, s);
+    CHECK(s[VB_STAT_ATTACHED] == 0);
+    CHECK_MSG(s[VB_STAT_LIVE_BUFFERS] == 0, "live %g", s[VB_STAT_LIVE_BUFFERS]);
+    CHECK(vb_pool_check(p) == 0);
+    CHECK(vb_pool_destroy(p) == 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 const test_case thread_exit_tests[] = {
+    TEST(threads_exit_ring_in_flight),
     TEST(threads_exit_reclaims_views),
     TEST(threads_exit_after_detach),
     TEST(threads_exit_many_foreign),
