@@ -10,6 +10,7 @@
  * outcome. Checked after every sequence.
  */
 import assert from "node:assert/strict";
+import { seededRandom } from "./helpers.ts";
 import { BuddyPool, IoError, openFile, Ring } from "../mod.ts";
 
 const SEED = Number(Deno.env.get("VB_LINK_SEED") ?? (Date.now() % 2 ** 31));
@@ -17,24 +18,13 @@ const SEQUENCES = 150;
 const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Kind = "write" | "fsync" | "badWrite" | "shortRead" | "refused";
 const KINDS: Kind[] = ["write", "fsync", "badWrite", "shortRead", "refused"];
 /** Whether a request of this kind, when it runs, counts as success for a link. */
 const succeeds = (k: Kind) => k === "write" || k === "fsync";
 
 Deno.test(`links follow the model: ${SEQUENCES} random sequences (seed ${SEED})`, async () => {
-  const rand = rng(SEED);
+  const rand = seededRandom(SEED);
   using ring = new Ring({ entries: 16 });
   using pool = BuddyPool.create({ arenaSize: 1 << 20, registrar: ring });
   const rwPath = `${dir}/rw`, shortPath = `${dir}/short`;

@@ -17,6 +17,7 @@
  * is not simulated here; O_DIRECT + fdatasync is what covers it.
  */
 import assert from "node:assert/strict";
+import { seededRandom } from "./helpers.ts";
 import { payloadFor, scanLog } from "../examples/wal.ts";
 
 // Runs: VB_WAL_CRASH_RUNS, else `-- --runs N` (deno task test:crash passes 50), else 10.
@@ -30,18 +31,6 @@ const LIVES = 2;
 const walScript = new URL("../examples/wal.ts", import.meta.url).pathname;
 const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs one life of the appender; kills it `killAfterMs` after its first
  * ack. Returns the ids it acknowledged and the first id it used. */
@@ -120,7 +109,7 @@ Deno.test({
   name: `WAL crash test: SIGKILL at a random moment, ${RUNS} runs x ${LIVES} lives (seed ${SEED})`,
   sanitizeResources: false,
   async fn() {
-    const rand = rng(SEED);
+    const rand = seededRandom(SEED);
     for (let run = 0; run < RUNS; run++) {
       const path = `${dir}/crash${run}.log`;
       const everAcked = new Set<number>();
