@@ -150,8 +150,10 @@ static int file_offset(double v, uint64_t *out) {
         *out = (uint64_t)-1;
         return 0;
     }
-    if (!(v >= 0) || v >= 18446744073709551616.0 || v != __builtin_trunc(v)) return -1;
-    *out = (uint64_t)v;
+    if (!(v >= 0) || v >= 18446744073709551616.0) return -1;
+    uint64_t u = (uint64_t)v; /* defined now; exact for every whole double */
+    if ((double)u != v) return -1; /* a fraction (no trunc(): no libm) */
+    *out = u;
     return 0;
 }
 

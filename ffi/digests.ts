@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "73979f33aaf958a02df4034c35ccbda5fb441d4844c270afd923b8e362ac5d52",
-  "aarch64-linux": "3f5eaf3f4f5f6b6626555e0bad92f4bffe8d90afe4b7e02cf0281e6df3795e45",
+  "x86_64-linux": "a0dd029e957c9516ad242f101e4d210083c12902ca18a77656531f5b038a4f36",
+  "aarch64-linux": "3397b7b29303133d41f8181e08e4a5c3dd2e357b24694e01f6d02cbb0de3e787",
 };
