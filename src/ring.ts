@@ -304,7 +304,7 @@ export class Ring implements Disposable {
     fileOffset: number,
     options?: number | ReadWriteOptions,
   ): Promise<number> {
-    if (typeof options === "object" || fileOps.linkPending(this)) {
+    if ((typeof options === "object" && options !== null) || fileOps.linkPending(this)) {
       return fileOps.readWrite(this, Op.READ, file, buf, fileOffset, rwOptions(options));
     }
     return this.#bufRequest(Op.READ, file, buf, fileOffset, options);
@@ -322,7 +322,7 @@ export class Ring implements Disposable {
     fileOffset: number,
     options?: number | ReadWriteOptions,
   ): Promise<number> {
-    if (typeof options === "object" || fileOps.linkPending(this)) {
+    if ((typeof options === "object" && options !== null) || fileOps.linkPending(this)) {
       return fileOps.readWrite(this, Op.WRITE, file, buf, fileOffset, rwOptions(options));
     }
     return this.#bufRequest(Op.WRITE, file, buf, fileOffset, options);
@@ -917,8 +917,11 @@ function callHandler(fn: CompleteFn, res: number, flags: number, closing: boolea
 }
 
 /** read/write's 4th argument as options (a number is the length). */
-function rwOptions(options: number | ReadWriteOptions | undefined): ReadWriteOptions | undefined {
-  if (options === undefined || typeof options === "object") return options;
+function rwOptions(
+  options: number | ReadWriteOptions | null | undefined,
+): ReadWriteOptions | undefined {
+  if (options === undefined || options === null) return undefined; // null: as before, the default
+  if (typeof options === "object") return options;
   return { length: options };
 }
 
