@@ -313,9 +313,15 @@ export class FixedBuf {
     }
     if ((this.#busy += delta) !== 0 || this.#owner !== null) return;
     const owner = pendingFree.get(this);
-    if (owner !== undefined) {
-      pendingFree.delete(this);
+    if (owner === undefined) return;
+    pendingFree.delete(this);
+    try {
       owner[kFree](this.#handle);
+    } catch (e) {
+      // A release refused late (DoubleFreeError, checked mode or a buffer
+      // handed back) must not break the ring's completion path, nor pass
+      // silently: it is reported as an uncaught error.
+      reportError(e);
     }
   }
 

@@ -362,7 +362,11 @@ export abstract class NativePool implements BufPool {
     if (this.#held!.get(held.handle) === held) this.#held!.delete(held.handle);
     held.memory?.transfer(0);
     held.memory = null;
-    if (this.#ptr !== null) this[kFree](held.handle);
+    try {
+      if (this.#ptr !== null) this[kFree](held.handle);
+    } catch (e) {
+      reportError(e); // a finalizer must not throw; the error still surfaces
+    }
     if (this.#onLeak) this.#onLeak(report);
     else {
       console.warn(
@@ -436,12 +440,14 @@ export abstract class NativePool implements BufPool {
    * it at the next alloc, or here when the queue is full.
    */
   [kFree](handle: number): void {
+    // Checked mode frees (and poisons) at once, synchronously, so that a
+    // refused release is a DoubleFreeError here (see #freeNow).
+    if (this.checked) return this.#freeNow(handle);
     const out = this.#out;
     const n = out[Out.QUEUED];
     out[Out.QUEUE + n] = handle;
     out[Out.QUEUED] = n + 1;
-    // Checked mode frees (and poisons) at once rather than at the next alloc.
-    if (n + 1 === Out.QUEUE_CAP || this.checked) this.#sym.vb_pool_flush(this.#ptr!);
+    if (n + 1 === Out.QUEUE_CAP) this.#sym.vb_pool_flush(this.#ptr!);
     // Shared pool: a buffer of an arena other than the first may be a
     // Worker's (only arena 0 is never shared): hand it over this task.
     if (this.#wake !== null && handle >>> HANDLE_PAGE_BITS !== 0) this.#releasedAway();
@@ -529,8 +535,9 @@ export abstract class NativePool implements BufPool {
    * the C pool reports: DoubleFreeError for a block that is free already. */
   #freeNow(handle: number): void {
     const ptr = this.#live();
-    // Earlier queued releases first, so the C pool's state is current.
-    this.#sym.vb_pool_flush(ptr);
+    // Earlier queued releases first, so the C pool's state is current
+    // (checked mode never queues: nothing to flush there).
+    if (this.#out[Out.QUEUED] !== 0) this.#sym.vb_pool_flush(ptr);
     const rc = this.#sym.vb_pool_free(ptr, handle);
     if (rc === Err.EDOUBLEFREE) {
       throw new DoubleFreeError(

@@ -164,6 +164,57 @@ Deno.test("item 3: a block released twice is a DoubleFreeError at the release", 
   assert.equal(pool.stats().liveBuffers, 0);
 });
 
+Deno.test("item 3: checked mode: a block released twice is a DoubleFreeError at the release, whatever the path", () => {
+  using pool = BuddyPool.create({ arenaSize: 64 * KiB, checked: true });
+  const t = pool.alloc(4096).transfer();
+  const forged = { ...t, claim: new Int32Array(new SharedArrayBuffer(4)) };
+  const a = attachBuf(t);
+  const b = attachBuf(forged);
+  b.release(); // the adopted path
+  assert.throws(() => a.release(), DoubleFreeError);
+  // And through the pool's own (queued) path: a hand-over replayed once its
+  // block went to a new owner; the replay's release frees the new owner's
+  // block, whose own release is then the second one.
+  const t2 = pool.alloc(4096).transfer();
+  attachBuf(t2).release();
+  const owner = pool.alloc(4096); // the same block
+  assert.equal(BigInt(Deno.UnsafePointer.value(owner.pointer)), t2.address);
+  attachBuf({ ...t2, claim: new Int32Array(new SharedArrayBuffer(4)) }).release();
+  assert.throws(() => owner.release(), DoubleFreeError);
+  pool.check();
+  assert.equal(pool.stats().liveBuffers, 0);
+});
+
+Deno.test("item 3: a second release refused only when the I/O settles is reported, and the ring goes on", async () => {
+  using ring = new Ring({ entries: 8 });
+  using pool = BuddyPool.create({ arenaSize: 64 * KiB, registrar: ring, checked: true });
+  const { path } = patterned(4096);
+  using file = openFile(path);
+  const t = pool.alloc(4096).transfer();
+  attachBuf(t).release();
+  const owner = pool.alloc(4096); // the same block
+  const read = ring.read(file, owner, 0);
+  owner.release(); // deferred: the read is in flight
+  attachBuf({ ...t, claim: new Int32Array(new SharedArrayBuffer(4)) }).release(); // frees it under the read
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    reported.push(e.error);
+    e.preventDefault();
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    assert.equal(await within(read, 5000, "read"), 4096);
+    await new Promise((r) => setTimeout(r, 0));
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+  assert.equal(reported.length, 1);
+  assert.ok(reported[0] instanceof DoubleFreeError, String(reported[0]));
+  using next = pool.alloc(4096); // the pool and the ring are fine
+  assert.equal(await ring.read(file, next, 0), 4096);
+  pool.check();
+});
+
 Deno.test("item 3: the same transfer attached in two Workers: one wins", async () => {
   const pool = BuddyPool.create({ arenaSize: 256 * KiB });
   const t = pool.alloc(4096).transfer();
