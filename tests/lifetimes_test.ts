@@ -239,7 +239,7 @@ Deno.test("item 3: the same transfer attached in two Workers: one wins", async (
         w.postMessage({ pool: pool.share(), buf: t });
         return r;
       })),
-      10000,
+      30000, // a cold module cache makes Worker start slow
       "workers",
     );
     assert.equal(replies.filter((r) => r.ok).length, 1, JSON.stringify(replies));
@@ -250,7 +250,7 @@ Deno.test("item 3: the same transfer attached in two Workers: one wins", async (
         w.postMessage("close");
         return r;
       })),
-      10000,
+      30000,
       "worker close",
     );
   } finally {

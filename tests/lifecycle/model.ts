@@ -430,8 +430,13 @@ export async function runLifecycle(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`worker ${w.id}: no reply to ${m.cmd} in 10 s`)),
-        10000,
+        () =>
+          reject(
+            new Error(
+              `worker ${w.id}: no reply to ${m.cmd} in 30 s (a cold module cache makes Worker start slow)`,
+            ),
+          ),
+        30000,
       );
     });
     try {
