@@ -466,6 +466,32 @@ uint32_t vb_view_live(vb_view *v) {
     return (uint32_t)v->pool->vt->live(v->backing);
 }
 
+/* The view's arena in the pool's stats layout (its thread only: it reads
+ * only what the view owns, plus the pool's atomic counters). */
+void vb_view_stats(vb_view *v, double *out) {
+    vb_pool *p = v->pool;
+    vb_view_flush(v);
+    view_take_remote(v);
+    memset(out, 0, VB_STAT_LEN * sizeof *out);
+    p->vt->stats(v->backing, out);
+    uint64_t live = p->vt->live(v->backing);
+    out[VB_STAT_LIVE_BUFFERS] = (double)live;
+    out[VB_STAT_BYTES_IN_USE] = out[VB_STAT_CAPACITY_BYTES] - out[VB_STAT_FREE_BYTES];
+    out[VB_STAT_ALLOCS] = (double)v->allocs;
+    /* Blocks live in the arena when the view attached (none: a reservation
+     * is empty) came from its allocations. */
+    out[VB_STAT_FREES] = v->allocs >= live ? (double)(v->allocs - live) : 0;
+    out[VB_STAT_ARENAS] = 1;
+    out[VB_STAT_MAX_ARENAS] = 1;
+    out[VB_STAT_ATTACHED] = atomic_load_explicit(&p->attached, memory_order_relaxed);
+    out[VB_STAT_REMOTE_ERRORS] = (double)atomic_load_explicit(&p->remote_errors, memory_order_relaxed);
+    out[VB_STAT_QUEUE_ERRORS] = v->out[VB_OUT_QUEUE_ERRORS];
+}
+
+int32_t vb_view_class_stats(vb_view *v, uint32_t cls, double *out) {
+    return v->pool->vt->class_stats(v->backing, cls, out);
+}
+
 int32_t vb_view_detach(vb_view *v) {
     if (!v) return VB_EINVAL;
     vb_pool *p = v->pool;

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "a0dd029e957c9516ad242f101e4d210083c12902ca18a77656531f5b038a4f36",
-  "aarch64-linux": "3397b7b29303133d41f8181e08e4a5c3dd2e357b24694e01f6d02cbb0de3e787",
+  "x86_64-linux": "3462dbc5503b9e05143a12367658e5e970572bc8a1ddcfaf1cbd1b5527f78278",
+  "aarch64-linux": "457592855efa9b62d4714d67ddc597f52ef9449c0b9f5997e23b7f4b5de9a428",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 14;
+export const ABI_VERSION = 15;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -147,6 +147,8 @@ export const symbols = {
   vb_thread_view_held: { parameters: ["pointer"], result: "pointer" },
   vb_thread_view_hold: { parameters: ["pointer", "i32", "u32"], result: "i32" },
   vb_thread_view_detach: { parameters: ["pointer"], result: "i32" },
+  vb_view_stats: { parameters: ["pointer", "buffer"], result: "void" },
+  vb_view_class_stats: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
 
   // --- network (csrc/net.c; owner w16) -----------------------------------
   vb_net_listen: { parameters: ["buffer", "u32", "u32", "u32", "buffer"], result: "i32" },

@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { Err, HANDLE_PAGE_BITS, HANDLE_PAGE_MASK, Out, PAGE_SIZE } from "../ffi/constants.ts";
+import {
+  ClassStat,
+  Err,
+  HANDLE_PAGE_BITS,
+  HANDLE_PAGE_MASK,
+  Out,
+  PAGE_SIZE,
+  Stat,
+} from "../ffi/constants.ts";
 import { sizeError } from "./options.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
@@ -81,7 +89,10 @@ export class AttachedPool implements BufPool {
   /** Its held map: 1 at the first page of each block of this arena held
    * here (buffers of other arenas are marked in C, vb_thread_view_hold). */
   #heldMap: Uint8Array;
-  #waiters: Waiters = new Waiters((size) => this.tryAlloc(size));
+  #waiters: Waiters = new Waiters((size) => this.#attempt(size));
+  /** alloc/tryAlloc calls refused for lack of space (not allocAsync's). */
+  #failedAllocs = 0;
+  #stats = new Float64Array(Stat.LEN);
   /** Wake-ups across the threads using the pool. */
   #wake: CrossWake;
   /** A flush is queued for the end of this task: releases of other
@@ -140,6 +151,13 @@ export class AttachedPool implements BufPool {
 
   /** Like alloc, but null when this thread's arena is full. */
   tryAlloc(size: number): FixedBuf | null {
+    const buf = this.#attempt(size);
+    if (buf === null) this.#failedAllocs++;
+    return buf;
+  }
+
+  /** One allocation from this thread's arena (null when full). */
+  #attempt(size: number): FixedBuf | null {
     const view = this.#live();
     if ((size >>> 0) !== size || size === 0) throw sizeError(size);
     const h = this.#sym.vb_view_alloc(view, size);
@@ -184,31 +202,45 @@ export class AttachedPool implements BufPool {
     return p;
   }
 
-  /** This thread's part: its arena, and the buffers this thread holds. */
+  /**
+   * This thread's part of the pool: its arena (blocks of it handed out and
+   * not released, wherever they are now; bytes; cached and largest free
+   * blocks; allocations and releases), this thread's allocAsync waits and
+   * refused allocs; `attachedViews` and `remoteErrors` are the whole pool's.
+   * The pool's owner thread sees the whole pool.
+   */
   stats(): PoolStats {
-    this.#live();
+    const view = this.#live();
+    const s = this.#stats;
+    this.#sym.vb_view_stats(view, s);
+    const classes = [];
+    const c = new Float64Array(ClassStat.LEN);
+    for (let i = 0; i < s[Stat.CLASSES]; i++) {
+      this.#sym.vb_view_class_stats(view, i, c);
+      classes.push({ size: c[ClassStat.SIZE], total: c[ClassStat.TOTAL], free: c[ClassStat.FREE] });
+    }
     return {
-      liveBuffers: this.#held,
-      bytesInUse: 0,
-      capacityBytes: this.#size,
-      freeBytes: 0,
-      cachedBuffers: 0,
-      largestFree: 0,
+      liveBuffers: s[Stat.LIVE_BUFFERS],
+      bytesInUse: s[Stat.BYTES_IN_USE],
+      capacityBytes: s[Stat.CAPACITY_BYTES],
+      freeBytes: s[Stat.FREE_BYTES],
+      cachedBuffers: s[Stat.CACHED_BUFFERS],
+      largestFree: s[Stat.LARGEST_FREE],
       fallbackBuffers: 0,
       fallbackBytes: 0,
-      allocs: 0,
-      frees: 0,
-      failedAllocs: 0,
+      allocs: s[Stat.ALLOCS],
+      frees: s[Stat.FREES],
+      failedAllocs: this.#failedAllocs,
       waits: this.#waiters.waits,
       failedGrowths: 0,
       arenas: 1,
       maxArenas: 1,
       grows: 0,
-      hugePageArenas: 0,
-      thpArenas: 0,
-      attachedViews: 0,
-      remoteErrors: this.#out[Out.QUEUE_ERRORS],
-      classes: [],
+      hugePageArenas: s[Stat.HUGE_ARENAS],
+      thpArenas: s[Stat.THP_ARENAS],
+      attachedViews: s[Stat.ATTACHED],
+      remoteErrors: s[Stat.REMOTE_ERRORS],
+      classes,
     };
   }
 

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 14u
+#define VB_ABI_VERSION 15u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -292,6 +292,12 @@ VB_API int32_t vb_view_flush(vb_view *view);
 VB_API uint32_t *vb_view_out(vb_view *view);
 /* Buffers of the view's arena handed out and not freed (its thread only). */
 VB_API uint32_t vb_view_live(vb_view *view);
+/* The view's arena in the layout of vb_pool_stats (its thread only):
+ * live buffers, bytes, allocs/frees of the arena, cached blocks, largest
+ * free block; ATTACHED and REMOTE_ERRORS are the pool's; ARENAS 1. */
+VB_API void vb_view_stats(vb_view *view, double *out);
+/* Like vb_pool_class_stats, for the view's arena. */
+VB_API int32_t vb_view_class_stats(vb_view *view, uint32_t cls, double *out);
 /* The view's arena: its number, base address and size. */
 VB_API uint32_t vb_view_arena(vb_view *view);
 VB_API void *vb_view_base(vb_view *view);
