@@ -84,6 +84,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_shared.c",
             "csrc/tests/test_edges.c",
             "csrc/tests/test_shared_stress.c",
+            "csrc/tests/test_shared_review.c",
             "csrc/tests/test_net.c",
         },
         .flags = &c_flags,

@@ -200,8 +200,9 @@ int32_t vb_remote_push(vb_pool *p, uint32_t arena, int32_t handle) {
         tell_main = -1;
     }
     if (atomic_exchange_explicit(&link->queued, 1, memory_order_acquire)) {
-        /* Already waiting on a list: a double free. */
-        atomic_fetch_add_explicit(&p->remote_errors, 1, memory_order_relaxed);
+        /* Already waiting on a list: a double free.  Refused to the caller,
+         * who counts it (a deferred free as a queue error) or is told:
+         * not also a remote error of the pool, or it counts twice. */
         return VB_EDOUBLEFREE;
     }
     uint32_t head = atomic_load_explicit(&list->head, memory_order_relaxed);

@@ -285,9 +285,7 @@ static int32_t do_push(int32_t h) {
         if (a >= VB_MAX_ARENAS || a >= M.narenas || !M.ar[a].live || page >= M.npages) return VB_EFAULT;
         pend = &M.ar[a].pend[page];
     }
-    if (*pend) {
-        M.remote_errors++;
-        return VB_EDOUBLEFREE;
+    if (*pend) return VB_EDOUBLEFREE; /* refused to the caller, not counted by the pool */
     }
     *pend = 1;
     return 0;

@@ -248,7 +248,8 @@ VB_API const char *vb_pool_kind(vb_pool *pool);
  * arena's owner frees it when it runs short, flushes or reads stats.  A
  * remote free that names no live buffer is counted in
  * VB_STAT_REMOTE_ERRORS (the pool's, whichever thread finds it); one
- * already waiting on a list is refused at once (VB_EDOUBLEFREE).
+ * already waiting on a list is refused at once (VB_EDOUBLEFREE) and counted
+ * only by its caller (a deferred free as a queue error), never twice.
  *
  * Share, unshare, attach, detach and destroy take one process-wide lock:
  * destroying a pool while views are attached is refused (VB_EATTACHED),

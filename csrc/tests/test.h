@@ -45,6 +45,7 @@ extern const test_case shared_tests[];
 extern const test_case waiter_tests[];
 extern const test_case edge_tests[];
 extern const test_case shared_stress_tests[];
+extern const test_case shared_review_tests[];
 extern const test_case net_tests[];
 
 /* --- recording ------------------------------------------------------------- */
