@@ -76,7 +76,6 @@ export class AttachedPool implements BufPool {
   #base: Deno.PointerObject;
   #memory: ArrayBuffer;
   #size: number;
-  #reg: number;
   #address: bigint;
   #token: number;
   /** Buffers of other arenas handed to this thread: their addresses. */
@@ -112,7 +111,6 @@ export class AttachedPool implements BufPool {
     this.#arena = this.#sym.vb_view_arena(view);
     this.#base = this.#sym.vb_view_base(view)!;
     this.#size = Number(this.#sym.vb_view_size(view));
-    this.#reg = this.#sym.vb_view_reg(view);
     this.#memory = Deno.UnsafePointerView.getArrayBuffer(this.#base, this.#size);
     const rec = this.#sym.vb_thread_track_view(view);
     if (rec === null) {
@@ -246,8 +244,10 @@ export class AttachedPool implements BufPool {
 
   /** This thread's arena. */
   regions(): Region[] {
-    this.#live();
-    return [{ pointer: this.#base, length: this.#size, bufIndex: this.#reg }];
+    const view = this.#live();
+    // Read now, not at attach: the owner registers and unregisters the
+    // pool (its ring may close) while this view lives.
+    return [{ pointer: this.#base, length: this.#size, bufIndex: this.#sym.vb_view_reg(view) }];
   }
 
   /** Frees what is queued and checks that no release was refused. The
