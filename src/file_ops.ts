@@ -31,7 +31,7 @@ import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, RingClosedError } from "./errors.ts";
 import { FileHandle } from "./file.ts";
-import { type FixedBuf, registrarsOf } from "./fixed_buf.ts";
+import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { kHold } from "./hold.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import {
@@ -127,6 +127,9 @@ class FileReq {
   next: FileReq | null = null;
   /** The link timeout's time, read by the kernel at submit. */
   ts: BigInt64Array | null = null;
+  /** Holds taken here while the request waits in JS for its predecessor
+   * (its buffers busy, its file held open), kept until its CQE. */
+  held: RequestHold | null = null;
   onAbort: (() => void) | null = null;
   resolve!: (n: number) => void;
   reject!: (e: unknown) => void;
@@ -242,13 +245,44 @@ function request(
       else failLinked(r, pred);
     } else {
       // The predecessor is with the kernel already (or waits itself): this
-      // one is sent when it succeeds.
+      // one is sent when it succeeds. Meanwhile it holds what it will use,
+      // as a request with the kernel does (a close or a release now is
+      // deferred, not a failure later).
       closeChain(ring);
-      pred.next = r;
+      try {
+        takeHolds(r);
+        pred.next = r;
+      } catch (e) {
+        finishWith(r, e);
+      }
     }
   }
   if (link) setTail(chain, r);
   return promise;
+}
+
+/** Takes r's holds now (throws, holding nothing, when one is released or
+ * closed already). */
+function takeHolds(r: FileReq): void {
+  const { bufs, file } = r.spec.hold;
+  let i = 0;
+  try {
+    if (bufs) { for (; i < bufs.length; i++) bufs[i][kBusy](1); }
+    file?.[kHold](1);
+  } catch (e) {
+    while (i-- > 0) bufs![i][kBusy](-1);
+    throw e;
+  }
+  r.held = r.spec.hold;
+}
+
+/** Lets go of the holds takeHolds took (once). */
+function dropHolds(r: FileReq): void {
+  const h = r.held;
+  if (h === null) return;
+  r.held = null;
+  if (h.bufs) { for (const b of h.bufs) b[kBusy](-1); }
+  h.file?.[kHold](-1);
 }
 
 /** Whether r can be the next SQE of the open chain (room for it and its
@@ -326,9 +360,10 @@ function sendSqesNow(r: FileReq, linkAfter: boolean, timed: boolean): void {
         if (rc >= 0 && linkAfter && !timed) native().vb_ring_link_last(ptr, IOSQE_IO_LINK);
         return rc;
       },
-      r.spec.hold,
+      r.held !== null ? null : r.spec.hold, // holds taken while waiting go on
       (res, flags, closing) => {
         if ((flags & CqeFlag.MORE) !== 0) return;
+        dropHolds(r);
         r.res = res;
         r.closing ||= closing;
         if (!r.timed || r.tres !== undefined) finish(r);
@@ -376,11 +411,12 @@ function endChainAt(r: FileReq): void {
 /** truncate without IORING_OP_FTRUNCATE: ftruncate(2) on Deno's blocking
  * pool, holding the file meanwhile. Not cancellable once started. */
 function sendFallback(r: FileReq): void {
-  const file = r.spec.hold.file ?? null;
-  try {
-    file?.[kHold](1);
-  } catch (e) {
-    return finishWith(r, e);
+  if (r.held === null) {
+    try {
+      takeHolds(r);
+    } catch (e) {
+      return finishWith(r, e);
+    }
   }
   r.state = IN_KERNEL;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -391,7 +427,7 @@ function sendFallback(r: FileReq): void {
   }
   r.spec.fallback!().then((res) => {
     clearTimeout(timer);
-    file?.[kHold](-1);
+    dropHolds(r);
     r.res = res;
     // A timeout that passed while the syscall ran: the work is done, so the
     // result stands (as with a request the kernel finished first).
@@ -440,6 +476,7 @@ function finishWith(r: FileReq, e: unknown): void {
 }
 
 function detach(r: FileReq): void {
+  dropHolds(r); // a request that never reached the kernel
   if (r.onAbort !== null) {
     r.signal!.removeEventListener("abort", r.onAbort);
     r.onAbort = null;
@@ -654,6 +691,9 @@ export function vectored(
     if (!Array.isArray(bufs) || bufs.length === 0 || bufs.length > MAX_IOVECS) {
       throw new RangeError(`bufs must be an array of 1 to ${MAX_IOVECS} FixedBufs`);
     }
+    // The request holds exactly the buffers it was made with: the caller
+    // may reuse or clear its array at once.
+    bufs = Object.freeze([...bufs]);
     fileSize("fileOffset", fileOffset);
     const { fd, handle } = target(file);
     const iov = new BigUint64Array(2 * bufs.length);

@@ -429,3 +429,62 @@ Deno.test("readRaw/writeRaw take the request options too", async () => {
   assert.deepEqual(await Promise.all([w, f]), [16, undefined]);
   await assert.rejects(s.ring.writeRaw(file, raw, 0, { bogus: 1 } as never), /bogus/);
 });
+
+Deno.test("readv/writev hold the buffers they were made with, not the caller's array", async () => {
+  using s = setup();
+  using file = openFile(scratch(), { write: true, read: true, create: true });
+  // The batch array cleared at once, its buffers released while busy: they
+  // go back when the write settles.
+  const batch = [s.pool.alloc(4096), s.pool.alloc(4096)];
+  const mine = [...batch];
+  const w = s.ring.writev(file, batch, 0);
+  batch.length = 0;
+  for (const b of mine) b.release();
+  assert.equal(await w, 8192);
+  assert.equal(s.pool.stats().liveBuffers, 0);
+  // An array element replaced after the call: the other buffer is not
+  // touched when the readv settles, and stays busy for its own read later.
+  const a = s.pool.alloc(4096), other = s.pool.alloc(4096);
+  const arr = [a];
+  const r = s.ring.readv(file, arr, 0);
+  arr[0] = other;
+  assert.equal(await r, 4096);
+  a.release();
+  using p = pipe();
+  const inflight = s.ring.read(p.r, other, 0);
+  await new Promise((res) => setTimeout(res, 20));
+  other.release(); // deferred: the kernel still has the read
+  assert.equal(s.pool.stats().liveBuffers, 1);
+  using next = s.pool.alloc(4096);
+  next.bytes.fill(0);
+  put(p.w, "wxyz");
+  assert.equal(await within(inflight, 2000, "pipe read"), 4);
+  assert.ok(next.bytes.every((x) => x === 0), "the old read wrote into a new owner's buffer");
+});
+
+Deno.test("a request linked in JS holds its file and buffer while it waits (close/release deferred)", async () => {
+  using s = setup();
+  using p = pipe();
+  using head = s.pool.alloc(4096);
+  const path = scratch();
+  const file = openFile(path, { write: true, read: true, create: true });
+  const first = s.ring.read(p.r, head, 0, { link: true, length: 8 });
+  await new Promise((res) => setTimeout(res, 10)); // the read is with the kernel
+  let w, f;
+  {
+    using b = s.pool.alloc(4096);
+    b.bytes.fill(0x61);
+    w = s.ring.write(file, b, 0, { link: true }); // waits in JS for the read
+    f = s.ring.fsync(file);
+  } // b released here: deferred while the write waits
+  file.close(); // deferred too
+  assert.equal(s.pool.stats().liveBuffers, 2);
+  put(p.w, "12345678");
+  assert.deepEqual(await within(Promise.all([first, w, f]), 3000, "linked"), [8, 4096, undefined]);
+  const data = Deno.readFileSync(path);
+  assert.equal(data.length, 4096);
+  assert.ok(data.every((x) => x === 0x61));
+  assert.equal(s.pool.stats().liveBuffers, 1); // only head: b went back at its CQE
+  // The descriptor really was closed after the last request.
+  await assert.rejects(s.ring.fsync(file), isErrno("EBADF"));
+});
