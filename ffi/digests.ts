@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "3462dbc5503b9e05143a12367658e5e970572bc8a1ddcfaf1cbd1b5527f78278",
-  "aarch64-linux": "457592855efa9b62d4714d67ddc597f52ef9449c0b9f5997e23b7f4b5de9a428",
+  "x86_64-linux": "d6e9f3b167d646287c96164fe6f12b6df9f96dd7a7d00fd75c3a1915995d7bad",
+  "aarch64-linux": "457950551caa17e471b78d8ab427fd090d4bf84f2751bd85a544fe4a208ac85a",
 };
