@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static _Atomic uint32_t live_pools;
 
@@ -172,6 +173,23 @@ int32_t vb_pool_destroy(vb_pool *p) {
     vb_pool_drain_remote_locked(p);
     vb_pool_flush_queue(p);
     uint64_t live = pool_live(p);
+    /* Not on the count alone: after the drain every arena must read the
+     * owner's or a pending reservation's (whose buffers count too: no view
+     * can attach while we hold the lock).  One a view still holds means
+     * the count is wrong, and unmapping it would pull memory from under
+     * that view. [review 12 D1] */
+    for (uint32_t i = 1; i < p->narenas; i++) {
+        vb_arena_slot *s = &p->arenas[i];
+        uint32_t o = owner_of(p, i);
+        if (!s->backing || o == VB_OWNER_MAIN || o == VB_OWNER_NONE) continue;
+        if (o != VB_OWNER_RESERVED) {
+            vb_share_unlock();
+            snprintf(p->msg, sizeof p->msg, "pool: arena %u is held by another thread (owner %u) with %u attached",
+                     i, o, attached);
+            return VB_EATTACHED;
+        }
+        live += p->vt->live(s->backing);
+    }
     if (live) {
         vb_share_unlock();
         snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
@@ -329,8 +347,13 @@ __attribute__((noinline)) static int32_t alloc_slow(vb_pool *p, uint32_t size, i
             int32_t page = p->vt->alloc(p->cur, size, &cap);
             if (page >= 0) return served(p, p->cur_arena, page, cap, p->cur_reg);
         }
+        /* The owner's own arenas: not those shares made (a view gave them
+         * back), which stay for the next shares.  Serving from one of those
+         * would grow the owner past max_arenas and, keeping it non-empty,
+         * make every later share map a new arena. [review 12 D3] */
         for (uint32_t i = 0; i < p->narenas; i++) {
-            if (i == p->cur_arena || !p->arenas[i].backing || owner_of(p, i) != VB_OWNER_MAIN) continue;
+            if (i == p->cur_arena || !p->arenas[i].backing || p->arenas[i].shared || owner_of(p, i) != VB_OWNER_MAIN)
+                continue;
             int32_t page = p->vt->alloc(p->arenas[i].backing, size, &cap);
             if (page >= 0) {
                 set_cur(p, i);
@@ -338,6 +361,19 @@ __attribute__((noinline)) static int32_t alloc_slow(vb_pool *p, uint32_t size, i
             }
         }
         if (p->live_arenas - p->shared_arenas < p->max_arenas) {
+            /* Room to grow: adopt a shared arena a view gave back before
+             * mapping a new one (it counts as growth from now on). */
+            for (uint32_t i = 1; i < p->narenas; i++) {
+                vb_arena_slot *s = &p->arenas[i];
+                if (!s->shared || !s->backing || owner_of(p, i) != VB_OWNER_MAIN) continue;
+                int32_t page = p->vt->alloc(s->backing, size, &cap);
+                if (page >= 0) {
+                    s->shared = 0;
+                    p->shared_arenas--;
+                    set_cur(p, i);
+                    return served(p, i, page, cap, p->cur_reg);
+                }
+            }
             int32_t i = grow(p);
             if (i < 0 && i != VB_ENOMEM) return i; /* e.g. registration refused */
             if (i >= 0) {
@@ -513,6 +549,74 @@ int32_t vb_pool_class_stats(vb_pool *p, uint32_t cls, double *out) {
     return 0;
 }
 
+/* The share bookkeeping [review 12 D1]: every view-owned arena carries the
+ * id of a view of that very arena, their number is `attached` (both change
+ * together under the share lock, which we take: no attach or detach runs),
+ * and the shared flags add up to shared_arenas.  A count that lies would
+ * let destroy unmap a live view's arena. */
+static int32_t check_shares(vb_pool *p) {
+    uint32_t views = 0, shared = 0, bad = UINT32_MAX, bad_owner = 0;
+    vb_share_lock();
+    uint32_t attached = atomic_load_explicit(&p->attached, memory_order_relaxed);
+    for (uint32_t i = 0; i < p->narenas; i++) {
+        const vb_arena_slot *s = &p->arenas[i];
+        uint32_t o = owner_of(p, i);
+        if (s->backing && s->shared) shared++;
+        if (o >= VB_OWNER_VIEW0) views++;
+        int ok = i == 0 ? o == VB_OWNER_MAIN && !s->shared
+                        : o < VB_OWNER_VIEW0 ? o <= VB_OWNER_RETURNED : o == VB_OWNER_VIEW0 + i && s->backing;
+        if (!ok && bad == UINT32_MAX) bad = i, bad_owner = o;
+    }
+    vb_share_unlock();
+    if (bad != UINT32_MAX)
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: arena %u has owner %u, which names no view of it", bad,
+                          bad_owner);
+    if (views != attached)
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u arenas held by views, %u views attached", views, attached);
+    if (shared != p->shared_arenas)
+        return vb_corrupt(p->msg, sizeof p->msg, "pool: %u shared arenas found, %u counted", shared, p->shared_arenas);
+    return 0;
+}
+
+/* The first link of the owner's arenas (and of the fallback slots) that is
+ * marked as waiting on a remote list, after a drain took the lists; 0 when
+ * none is. */
+static vb_rlink *queued_link(vb_pool *p, uint32_t *arena, uint32_t *page) {
+    for (uint32_t i = 0; i < p->narenas; i++) {
+        vb_arena_slot *s = &p->arenas[i];
+        if (!s->backing || !s->links || !main_may_touch(p, i)) continue;
+        for (uint32_t k = 0; k < s->nlinks; k++)
+            if (atomic_load_explicit(&s->links[k].queued, memory_order_relaxed))
+                return *arena = i, *page = k, &s->links[k];
+    }
+    uint32_t cap = atomic_load_explicit(&p->fb_links_cap, memory_order_acquire);
+    for (uint32_t k = 0; k < cap; k++) {
+        vb_rlink *l = &p->fb_links[k / VB_FB_LINK_CHUNK][k % VB_FB_LINK_CHUNK];
+        if (atomic_load_explicit(&l->queued, memory_order_relaxed)) return *arena = VB_HANDLE_FALLBACK_ARENA, *page = k, l;
+    }
+    return 0;
+}
+
+/* A page marked queued but on no list makes every later release of it from
+ * another thread a "double free": the buffer could never be freed there.
+ * Right after the drain a mark can also be a push in flight (between its
+ * mark and its CAS): those land within microseconds, so the check drains
+ * again and gives a suspect up to 2 s before it calls it corrupt. */
+static int32_t check_remote_marks(vb_pool *p) {
+    struct timespec start, now, nap = {0, 1000000};
+    uint32_t arena, page;
+    if (!queued_link(p, &arena, &page)) return 0; /* the usual case: one scan */
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        nanosleep(&nap, 0);
+        vb_pool_drain_remote(p);
+        if (!queued_link(p, &arena, &page)) return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < 2);
+    return vb_corrupt(p->msg, sizeof p->msg, "pool: page %u of arena %u is marked as waiting on a remote list, but is on none",
+                      page, arena);
+}
+
 int32_t vb_pool_check(vb_pool *p) {
     p->msg[0] = 0;
     vb_pool_drain_remote(p);
@@ -552,9 +656,10 @@ int32_t vb_pool_check(vb_pool *p) {
         return vb_corrupt(p->msg, sizeof p->msg, "pool: %u arenas found, %u counted (max %u)",
                           live_arenas, p->live_arenas, p->max_arenas);
     if (p->cur_arena >= p->narenas || p->cur != p->arenas[p->cur_arena].backing || !p->cur ||
-        p->cur_reg != p->arenas[p->cur_arena].reg_index)
+        p->cur_reg != p->arenas[p->cur_arena].reg_index || p->arenas[p->cur_arena].shared)
         return vb_corrupt(p->msg, sizeof p->msg, "pool: current arena %u is stale", p->cur_arena);
-    return 0;
+    int32_t rc = check_shares(p);
+    return rc ? rc : check_remote_marks(p);
 }
 
 const char *vb_pool_last_error(vb_pool *p) { return p->msg; }

@@ -68,6 +68,10 @@ typedef struct vb_arena_slot {
     vb_rlink *links;
     uint32_t nlinks;
     uint8_t shared;     /* made by vb_pool_share */
+    /* Generation of the slot's latest reservation (in its handle), changed
+     * and read under the share lock only; kept when the slot is emptied, so
+     * a handle of an earlier reservation never matches a later one. */
+    uint32_t share_gen;
 } vb_arena_slot;
 
 typedef struct vb_registration vb_registration;

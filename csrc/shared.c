@@ -75,10 +75,12 @@
  *    changes a RETURNED slot) and only then walks it.  The view's writes to
  *    its arena precede its detach (release), the owner's takeover reads the
  *    owner field (acquire) first.  [item 2]
- *  - a share handle is (arena, pool token): attach takes the arena only
- *    while it is RESERVED; a cancelled reservation is VB_ESTALE, one taken
- *    already VB_EBUSY.  (A handle kept after its view detached could take
- *    a later reservation of the same slot: handles are for one attach.)
+ *  - a share handle is (reservation, pool token), the reservation being
+ *    the arena and the slot's generation, bumped (under the lock) by every
+ *    share of the slot: attach takes the arena only while it is RESERVED
+ *    for that very generation; a cancelled or superseded reservation is
+ *    VB_ESTALE, one taken already VB_EBUSY, and unshare cancels only the
+ *    reservation it names.  [review 12 D2]
  *
  * A freed pool's memory is never read by attach: the pointer is compared
  * with the registry's entries first, under the lock.  (A pool freed and a new
@@ -293,10 +295,20 @@ uint32_t vb_pool_drain_remote_locked(vb_pool *p) { return drain_remote(p, 1); }
 /* Owner thread, share lock held: arena i becomes a reservation. */
 static void reserve_locked(vb_pool *p, uint32_t i, uint32_t *out) {
     vb_arena_slot *s = &p->arenas[i];
+    /* A new generation, never 0 (a bare arena number is no handle); wraps
+     * after 2^22 - 1 reservations of one slot. */
+    uint32_t gen = (s->share_gen + 1) & (UINT32_MAX >> VB_SHARE_GEN_SHIFT);
+    s->share_gen = gen ? gen : 1;
     /* Release: an attacher (under the same lock anyway) sees the slot whole. */
     atomic_store_explicit(&s->owner, VB_OWNER_RESERVED, memory_order_release);
-    out[0] = i;
+    out[0] = i | s->share_gen << VB_SHARE_GEN_SHIFT;
     out[1] = p->token;
+}
+
+/* The arena a reservation names, and whether it is the slot's latest. */
+static inline uint32_t reservation_arena(uint32_t r) { return r & VB_SHARE_ARENA_MASK; }
+static inline int reservation_current_locked(const vb_pool *p, uint32_t r) {
+    return p->arenas[reservation_arena(r)].share_gen == r >> VB_SHARE_GEN_SHIFT;
 }
 
 int32_t vb_pool_share(vb_pool *p, uint32_t *out) {
@@ -340,11 +352,14 @@ int32_t vb_pool_share(vb_pool *p, uint32_t *out) {
     return 0;
 }
 
-int32_t vb_pool_unshare(vb_pool *p, uint32_t arena) {
+int32_t vb_pool_unshare(vb_pool *p, uint32_t reservation) {
+    uint32_t arena = reservation_arena(reservation);
     if (!p || arena == 0 || arena >= p->narenas) return VB_EINVAL;
     vb_arena_slot *s = &p->arenas[arena];
     vb_share_lock();
-    uint32_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    /* Another reservation's handle names nothing to cancel here. */
+    uint32_t o = reservation_current_locked(p, reservation) ? atomic_load_explicit(&s->owner, memory_order_relaxed)
+                                                             : VB_OWNER_MAIN;
     if (o == VB_OWNER_RESERVED) {
         vb_slot_discard_remote(p, arena);
         atomic_store_explicit(&s->owner, VB_OWNER_MAIN, memory_order_relaxed);
@@ -383,10 +398,11 @@ static uint32_t view_take_remote(vb_view *v) {
     return drain_list(v->pool, &v->slot->remote, v->arena, v->slot->links, view_free, v);
 }
 
-int32_t vb_view_attach(vb_pool *p, uint32_t arena, uint32_t token, vb_view **out) {
+int32_t vb_view_attach(vb_pool *p, uint32_t reservation, uint32_t token, vb_view **out) {
     if (!out) return VB_EINVAL;
     *out = 0;
-    if (arena == 0 || arena >= VB_MAX_ARENAS) return VB_EINVAL;
+    uint32_t arena = reservation_arena(reservation);
+    if (arena == 0) return VB_EINVAL;
     vb_view *v = calloc(1, sizeof *v);
     if (!v) return VB_ENOMEM;
     int32_t rc = VB_ESTALE;
@@ -395,7 +411,9 @@ int32_t vb_view_attach(vb_pool *p, uint32_t arena, uint32_t token, vb_view **out
     if (listed_locked(p) && token == p->token) {
         vb_arena_slot *s = &p->arenas[arena];
         uint32_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
-        if (o == VB_OWNER_RESERVED) {
+        if (!reservation_current_locked(p, reservation)) {
+            /* cancelled and shared again, or an older handle: VB_ESTALE */
+        } else if (o == VB_OWNER_RESERVED) {
             v->pool = p;
             v->arena = arena;
             v->slot = s;

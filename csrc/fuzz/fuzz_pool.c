@@ -132,6 +132,9 @@ typedef struct model {
         uint64_t allocs, queue_errors;
     } view[MAX_VIEWS];
     uint32_t nviews, shared_arenas;
+    /* The latest reservation handle (share's out[0]) of each slot: kept
+     * when the slot is emptied, like the pool's generation. */
+    uint32_t res[VB_MAX_ARENAS];
     uint64_t view_allocs, remote_errors;
     uint8_t fb_pend[FB_LINKS];
     uint32_t op;
@@ -286,7 +289,6 @@ static int32_t do_push(int32_t h) {
         pend = &M.ar[a].pend[page];
     }
     if (*pend) return VB_EDOUBLEFREE; /* refused to the caller, not counted by the pool */
-    }
     *pend = 1;
     return 0;
 }
@@ -503,7 +505,8 @@ static uint64_t model_largest_free(void) {
     return best;
 }
 
-enum { OUT_ARENA, OUT_GROW, OUT_FALLBACK, OUT_ERROR };
+/* OUT_ADOPT: a shared arena a view gave back becomes the owner's (growth). */
+enum { OUT_ARENA, OUT_GROW, OUT_FALLBACK, OUT_ERROR, OUT_ADOPT };
 
 /* Where alloc(size) must be served from, the queue already drained. */
 static int expect_alloc(uint32_t size, int32_t *err, uint32_t *grow_into) {
@@ -522,8 +525,13 @@ static int expect_alloc(uint32_t size, int32_t *err, uint32_t *grow_into) {
         return round_page(size) > INT32_MAX ? (*err = VB_ERANGE, OUT_FALLBACK) : OUT_FALLBACK;
     }
     for (uint32_t a = 0; a < M.narenas; a++)
-        if (M.ar[a].who == WHO_MAIN && arena_fits(&M.ar[a], size)) return OUT_ARENA;
+        if (M.ar[a].who == WHO_MAIN && !M.ar[a].shared && arena_fits(&M.ar[a], size)) return OUT_ARENA;
     if (M.live_arenas - M.shared_arenas < M.max_arenas) {
+        for (uint32_t a = 1; a < M.narenas; a++)
+            if (M.ar[a].live && M.ar[a].shared && M.ar[a].who == WHO_MAIN && arena_fits(&M.ar[a], size)) {
+                *grow_into = a; /* the first that fits, as the pool tries them */
+                return OUT_ADOPT;
+            }
         uint32_t i = 0;
         while (i < M.narenas && M.ar[i].live) i++; /* a returned slot first */
         *grow_into = i;
@@ -596,7 +604,7 @@ static void op_alloc(uint32_t size) {
     uint32_t grow_into = 0;
     int where = expect_alloc(size, &err, &grow_into);
     trace("alloc(%u) -> %s %d", size,
-          (const char *[]){"arena", "grow", "fallback", "error"}[where], err);
+          (const char *[]){"arena", "grow", "fallback", "error", "adopt"}[where], err);
     if (where == OUT_FALLBACK && M.nfb >= MAX_FB) {
         uint64_t bad = M.queue_errors - qerr_before;
         if (queued) EXPECT_RC(vb_pool_flush(M.pool), (int32_t)bad);
@@ -669,8 +677,14 @@ static int32_t accept_alloc(int32_t h, uint32_t size, int where, uint32_t grow_i
     } else {
         if (b->arena == FB_ARENA) fail("alloc(%u): fallback handle %d, expected an arena", size, h);
         if (b->arena >= M.narenas) fail("alloc(%u): handle %d names arena %u of %u", size, h, b->arena, M.narenas);
-        if (where == OUT_GROW ? b->arena != grow_into
-                              : M.ar[b->arena].who != WHO_MAIN || !arena_fits(&M.ar[b->arena], size))
+        if (where == OUT_ADOPT) {
+            if (b->arena != grow_into || !arena_fits(&M.ar[b->arena], size))
+                fail("alloc(%u): handle %d from arena %u, expected the returned shared arena %u", size, h, b->arena,
+                     grow_into);
+            M.ar[b->arena].shared = 0; /* the owner's growth now */
+            M.shared_arenas--;
+        } else if (where == OUT_GROW ? b->arena != grow_into
+                                     : M.ar[b->arena].who != WHO_MAIN || !arena_fits(&M.ar[b->arena], size))
             fail("alloc(%u): handle %d from arena %u, which %s", size, h, b->arena,
                  where == OUT_GROW ? "is not the new one" : "had no room (or is not mapped)");
         claim_block(b, size, slot);
@@ -1108,7 +1122,10 @@ static void op_share(void) {
     if (!reuse) M.nunmapped = 0; /* a new mapping may take an old address */
     uint32_t out[2];
     EXPECT_RC(vb_pool_share(M.pool, out), 0);
-    if (out[0] != i || out[1] != vb_pool_token(M.pool)) fail("share gave (%u, %u), expected arena %u", out[0], out[1], i);
+    if ((out[0] & VB_SHARE_ARENA_MASK) != i || out[0] == M.res[i] || !(out[0] >> VB_SHARE_GEN_SHIFT) ||
+        out[1] != vb_pool_token(M.pool))
+        fail("share gave (%#x, %u), expected arena %u, a new reservation", out[0], out[1], i);
+    M.res[i] = out[0];
     if (!reuse) {
         if (i == M.narenas) M.narenas++;
         M.live_arenas++;
@@ -1131,12 +1148,16 @@ static uint32_t pick_reserved(reader *r) {
     return 0;
 }
 
+/* The handle to name arena a with: its latest reservation's (a bare arena
+ * number, generation 0, when it never had one: no reservation's). */
+static uint32_t res_of(uint32_t a) { return a < VB_MAX_ARENAS && M.res[a] ? M.res[a] : a; }
+
 static void op_unshare(reader *r) {
     uint32_t a = rd8(r) % 4 ? pick_reserved(r) : rd8(r) % (M.narenas + 2);
     int who = a < M.narenas && M.ar[a].live ? M.ar[a].who : WHO_MAIN;
     int32_t want = a == 0 || a >= M.narenas || who == WHO_MAIN ? VB_EINVAL : who == WHO_RESERVED ? 0 : VB_EBUSY;
     trace("unshare(%u) -> %d", a, want);
-    EXPECT_RC(vb_pool_unshare(M.pool, a), want);
+    EXPECT_RC(vb_pool_unshare(M.pool, res_of(a)), want);
     if (want) return;
     resolve_pending(a, 1); /* frees into it named nothing */
     M.ar[a].who = WHO_MAIN;
@@ -1155,13 +1176,15 @@ static void op_attach(reader *r) {
     uint32_t a = pick_reserved(r), token = vb_pool_token(M.pool);
     switch (rd8(r) % 6) {
     case 0: token ^= 1u << (rd8(r) % 32); break;
-    case 1: a = rd8(r) & 1 ? 0 : VB_MAX_ARENAS + rd8(r); break;
+    case 1: a = 0, (void)rd8(r); break;
     case 2: a = pick_arena(r); break;
     default: break;
     }
     int k = free_view_slot();
     int who = a < M.narenas && M.ar[a].live ? M.ar[a].who : WHO_MAIN;
+    int stale = rd8(r) % 8 == 0; /* a handle of an earlier reservation of the slot */
     int32_t want = a == 0 || a >= VB_MAX_ARENAS                       ? VB_EINVAL
+                   : stale && token == vb_pool_token(M.pool)          ? VB_ESTALE
                    : token != vb_pool_token(M.pool)                   ? VB_ESTALE
                    : who == WHO_RESERVED                              ? 0
                    : who > 0 || who == WHO_RETURNED                    ? VB_EBUSY
@@ -1169,7 +1192,9 @@ static void op_attach(reader *r) {
     if (want == 0 && k < 0) return; /* no room for another view in the model */
     trace("attach(%u, %#x) -> %d", a, token, want);
     vb_view *v = 0;
-    EXPECT_RC(vb_view_attach(M.pool, a, token, &v), want);
+    uint32_t h = res_of(a);
+    if (stale) h = (h & VB_SHARE_ARENA_MASK) | ((h >> VB_SHARE_GEN_SHIFT) - 1) << VB_SHARE_GEN_SHIFT;
+    EXPECT_RC(vb_view_attach(M.pool, h, token, &v), want);
     if (want) {
         if (v) fail("a refused attach gave a view");
         return;
@@ -1395,7 +1420,7 @@ static void finish(void) {
     }
     for (uint32_t a = 1; a < M.narenas; a++)
         if (M.ar[a].live && M.ar[a].who == WHO_RESERVED) {
-            EXPECT_RC(vb_pool_unshare(M.pool, a), 0);
+            EXPECT_RC(vb_pool_unshare(M.pool, res_of(a)), 0);
             resolve_pending(a, 1);
             M.ar[a].who = WHO_MAIN;
             M.epoch++;
@@ -1411,7 +1436,10 @@ static void finish(void) {
     else
         for (uint32_t a = 0; a < M.narenas; a++) total += M.ar[a].live ? M.cls_count[0] : 0;
     /* The model expects these from the arenas there are (growth only when
-     * none has room). */
+     * none has room).  The owner serves from arenas views gave back only
+     * as growth: room for all of them. */
+    EXPECT_RC(vb_pool_set_max_arenas(M.pool, M.live_arenas), 0);
+    M.max_arenas = M.live_arenas;
     for (uint32_t i = 0; i < total; i++) op_alloc(first);
     audit();
     if (M.nlive - M.nfb != total) fail("only %u of %u blocks allocatable after all were freed", M.nlive - M.nfb, total);

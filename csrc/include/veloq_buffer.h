@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 15u
+#define VB_ABI_VERSION 16u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -235,8 +235,8 @@ VB_API const char *vb_pool_kind(vb_pool *pool);
  *   owner:  vb_pool_share(pool, out)      reserves one arena (maps and
  *                                         registers it, or takes an empty
  *                                         one an earlier view gave back);
- *                                         out = (arena, token)
- *           vb_pool_unshare(pool, arena)  cancels a reservation no view took
+ *                                         out = (reservation, token)
+ *           vb_pool_unshare(pool, out[0]) cancels a reservation no view took
  *   other:  vb_view_attach(pool, arena, token, &view)
  *           vb_view_alloc / vb_view_free / vb_view_flush (its own out array)
  *           vb_view_detach(view)
@@ -261,23 +261,34 @@ VB_API const char *vb_pool_kind(vb_pool *pool);
  */
 typedef struct vb_view vb_view;
 
+/* A reservation (out[0] of vb_pool_share): the arena in the low bits, the
+ * slot's reservation generation above, so that every reservation's handle
+ * differs from every earlier one of the same slot (a cancelled or used
+ * handle never takes a later reservation). */
+#define VB_SHARE_ARENA_MASK (VB_MAX_ARENAS - 1u)
+#define VB_SHARE_GEN_SHIFT 10u
+
 /* Owner thread: reserves an arena of the pool's shape for one view
  * (registered like growth when the pool is registered).  Fills
- * out[0] = arena, out[1] = the pool's token.  0 or an error
+ * out[0] = the reservation (arena | generation << VB_SHARE_GEN_SHIFT),
+ * out[1] = the pool's token.  0 or an error
  * (VB_ENOMEM: no slot; a registration error, and then nothing of the arena
  * is left). */
 VB_API int32_t vb_pool_share(vb_pool *pool, uint32_t *out);
 /* Owner thread: cancels a reservation no view has attached: its handle is
  * stale from now on and the arena is the owner's again (returned at once
- * with VB_FLAG_RELEASE_EMPTY_ARENAS).  0, VB_EBUSY when a view attached it,
- * VB_EINVAL when `arena` is no reservation. */
-VB_API int32_t vb_pool_unshare(vb_pool *pool, uint32_t arena);
+ * with VB_FLAG_RELEASE_EMPTY_ARENAS).  `reservation` is out[0] of the
+ * share.  0, VB_EBUSY when a view attached it, VB_EINVAL when it names no
+ * pending reservation (cancelled already, or a later one took the slot). */
+VB_API int32_t vb_pool_unshare(vb_pool *pool, uint32_t reservation);
 /* The pool's token (what share handles carry), for handing buffers over. */
 VB_API uint32_t vb_pool_token(vb_pool *pool);
-/* Any thread: attaches to the arena a share reserved.  VB_ESTALE when the
- * pool is gone, the token is wrong or the reservation was cancelled,
- * VB_EBUSY when it was attached already (a handle is for one attach). */
-VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t arena, uint32_t token, vb_view **out);
+/* Any thread: attaches to the arena a share reserved (`reservation` and
+ * `token`: out[0] and out[1] of the share).  VB_ESTALE when the pool is
+ * gone, the token is wrong, or the reservation was cancelled or is not the
+ * slot's latest, VB_EBUSY when it was attached already (a handle is for one
+ * attach). */
+VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t reservation, uint32_t token, vb_view **out);
 /* Hands the view's arena back to the pool's owner thread (buffers still
  * live in other threads stay valid; the owner takes the arena over at its
  * next flush, alloc that runs short, stats, check or share) and frees the

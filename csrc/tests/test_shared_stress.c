@@ -193,7 +193,7 @@ static void run_round(int t) {
     if (t != 0 && sc->attach) {
         int32_t rc = vb_view_attach(p, sc->arena, sc->token, &S.view[t]);
         if (rc != 0) rfail(r, "attach arena %u: %d", sc->arena, rc);
-        else S.arena[t] = sc->arena, atomic_fetch_add(&n_attach, 1);
+        else S.arena[t] = vb_view_arena(S.view[t]), atomic_fetch_add(&n_attach, 1);
     }
     vb_view *v = t ? S.view[t] : 0;
     int can = t == 0 || v; /* a thread with no view holds buffers but cannot free */
@@ -266,7 +266,7 @@ static void run_round(int t) {
     }
     /* Bad frees into reservations nobody attaches: counted once each. */
     for (uint32_t k = 0; can && k < sc->nspare && sc->nspares; k++) {
-        uint32_t a = sc->spare[rng_below(&rng, sc->nspares)];
+        uint32_t a = sc->spare[rng_below(&rng, sc->nspares)] & VB_SHARE_ARENA_MASK; /* a reservation's arena */
         int32_t h = (int32_t)(a << VB_HANDLE_PAGE_BITS | rng_below(&rng, S.npages));
         int32_t rc = t ? vb_view_free(v, h) : vb_pool_free(p, h);
         if (rc != 0 && rc != VB_EDOUBLEFREE) rfail(r, "thread %d: free into reservation %d = %d", t, h, rc);

@@ -159,7 +159,8 @@ static void threads_hand_buffers_around(void) {
         w[i].arena = share[0];
         w[i].token = share[1];
         w[i].n = per;
-        arena_base[share[0]] = vb_pool_region_base(p, share[0]);
+        uint32_t a = share[0] & VB_SHARE_ARENA_MASK; /* share[0] is the reservation */
+        arena_base[a] = vb_pool_region_base(p, a);
     }
     for (int i = 0; i < NTHREADS; i++) {
         w[i].out = &q[i];
@@ -190,12 +191,16 @@ static void threads_hand_buffers_around(void) {
     CHECK_EQ(s[VB_STAT_ATTACHED], 0);
     CHECK_EQ(s[VB_STAT_REMOTE_ERRORS], 0);
     CHECK_POOL(p);
-    /* Every arena is allocatable whole again. */
+    /* Every arena is allocatable whole again: given room to grow, the owner
+     * adopts the arenas the views gave back instead of mapping new ones. */
+    CHECK_RC(vb_pool_set_max_arenas(p, NTHREADS + 1), 0);
     int32_t whole[NTHREADS + 1];
     for (int i = 0; i <= NTHREADS; i++) {
         whole[i] = vb_pool_alloc(p, 256 * KiB);
         CHECK(whole[i] >= 0);
     }
+    vb_pool_stats(p, s);
+    CHECK_EQ(s[VB_STAT_ARENAS], NTHREADS + 1);
     FREE_ALL(p, whole, NTHREADS + 1);
     CHECK_RC(vb_pool_destroy(p), 0);
     pthread_barrier_destroy(&attached);
