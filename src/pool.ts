@@ -743,6 +743,31 @@ export abstract class NativePool implements BufPool {
     };
   }
 
+  /**
+   * Cancels a {@linkcode share} that no Worker attached (a Worker that never
+   * started, or was given up on): its arena is this thread's again (unmapped
+   * with `growth.releaseEmpty`, else kept for the next `share()`), and the
+   * handle is stale from now on, also after a later `share()` reuses the
+   * arena. Returns true when it cancelled the reservation, false when there
+   * was none to cancel: a Worker attached it (the arena comes back when that
+   * Worker closes its pool or ends), or it was cancelled already. Throws a
+   * TypeError for a handle that is not one of this pool's shares.
+   */
+  unshare(handle: SharedPool): boolean {
+    const ptr = this.#live();
+    if (
+      handle?.kind !== "veloq.pool" || handle.pool !== this.#address ||
+      handle.token !== this.#token || !Number.isInteger(handle.arena) ||
+      handle.arena < 0 || handle.arena > 0xffffffff
+    ) {
+      throw new TypeError(`unshare needs a handle returned by share() of pool "${this.name}"`);
+    }
+    const rc = this.#sym.vb_pool_unshare(ptr, handle.arena);
+    if (rc === 0) return true;
+    if (rc === Err.EBUSY || rc === Err.EINVAL) return false;
+    throw this.#allocError(rc, 0);
+  }
+
   /** @ignore Internal (BufOwner): a buffer left this thread (nothing to
    * count: the C pool knows its live buffers). */
   [kGone](_handle: number): void {}

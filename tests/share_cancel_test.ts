@@ -6,7 +6,7 @@
  * the owner's registration (bufIndex -1 once the owner's ring closed).
  */
 import assert from "node:assert/strict";
-import { BuddyPool, Ring } from "../mod.ts";
+import { BuddyPool, PoolClosedError, Ring } from "../mod.ts";
 
 /** A module Worker that answers each message with `reply(data)`. */
 // deno-lint-ignore no-explicit-any
@@ -27,6 +27,55 @@ ${body}`;
     end: () => w.terminate(),
   };
 }
+
+Deno.test("unshare cancels shares no Worker attached: their arenas come back", () => {
+  for (const releaseEmpty of [false, true]) {
+    using pool = BuddyPool.create({ arenaSize: 1 << 20, growth: { releaseEmpty } });
+    const handles = Array.from({ length: 100 }, () => pool.share());
+    assert.equal(pool.stats().arenas, 101);
+    for (const h of handles) assert.equal(pool.unshare(h), true);
+    for (const h of handles) assert.equal(pool.unshare(h), false); // cancelled already
+    // Unmapped at once with releaseEmpty; else kept for the next shares.
+    assert.equal(pool.stats().arenas, releaseEmpty ? 1 : 101);
+    const again = Array.from({ length: 100 }, () => pool.share());
+    assert.equal(pool.stats().arenas, 101);
+    for (const h of again) assert.equal(pool.unshare(h), true);
+    pool.check();
+    assert.throws(() => pool.unshare({} as never), TypeError);
+    using other = BuddyPool.create({ arenaSize: 1 << 20 });
+    assert.throws(() => other.unshare(other.share() && again[0]), TypeError);
+  }
+});
+
+Deno.test("a cancelled share handle stays stale; an attached one is not cancelled", async () => {
+  using pool = BuddyPool.create({ arenaSize: 1 << 20 });
+  const w = worker(`
+let pool = null;
+self.onmessage = (e) => {
+  try {
+    if (e.data.close) { pool?.close(); pool = null; self.postMessage("closed"); return; }
+    pool = attachPool(e.data.handle);
+    const buf = pool.alloc(4096);
+    buf.release();
+    self.postMessage("attached");
+  } catch (err) { self.postMessage(err.name); }
+};`);
+  try {
+    const a = pool.share();
+    assert.equal(pool.unshare(a), true);
+    const b = pool.share(); // reuses a's arena
+    assert.equal(await w.ask({ handle: a }), PoolClosedError.name, "the cancelled handle attached");
+    assert.equal(await w.ask({ handle: b }), "attached", "the rightful handle was refused");
+    assert.equal(pool.unshare(b), false); // a Worker holds it
+    assert.equal(pool.unshare(a), false);
+    assert.equal(pool.stats().attachedViews, 1);
+    assert.equal(await w.ask({ close: true }), "closed");
+    assert.equal(pool.stats().attachedViews, 0);
+    pool.check();
+  } finally {
+    w.end();
+  }
+});
 
 Deno.test("an attached pool's regions() follow the owner's registration", async () => {
   const ring = new Ring({ entries: 8 });

@@ -30,7 +30,13 @@ interface Report {
 
 Deno.test(`${WORKERS} Workers hand ${TOTAL} buffers around; nothing is lost`, async () => {
   const ARENA = 1 << 20;
-  using pool = BuddyPool.create({ name: "shared", arenaSize: ARENA, cacheDepth: 16 });
+  // Room to grow by the Workers' arenas: the owner adopts them at the end.
+  using pool = BuddyPool.create({
+    name: "shared",
+    arenaSize: ARENA,
+    cacheDepth: 16,
+    growth: { maxArenas: WORKERS + 1 },
+  });
   const workers = Array.from(
     { length: WORKERS },
     () => new Worker(new URL("./fixtures/relay_worker.ts", import.meta.url), { type: "module" }),
