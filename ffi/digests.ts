@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "d6e9f3b167d646287c96164fe6f12b6df9f96dd7a7d00fd75c3a1915995d7bad",
-  "aarch64-linux": "457950551caa17e471b78d8ab427fd090d4bf84f2751bd85a544fe4a208ac85a",
+  "x86_64-linux": "3a85796b2beb176f5e38f7186d6160d946527ea185e32929985fd41b1a9fc03f",
+  "aarch64-linux": "8a90a39d0619c7b30276dc9735eaab7fb28c9f805b8e6713196cc5c4b37cf39d",
 };
