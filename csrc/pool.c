@@ -512,9 +512,16 @@ void vb_pool_stats(vb_pool *p, double *out) {
     vb_pool_drain_remote(p);
     vb_pool_flush(p);
     memset(out, 0, VB_STAT_LEN * sizeof *out);
-    /* Arenas other threads own now are left out: their state is theirs. */
-    for (uint32_t i = 0; i < p->narenas; i++)
-        if (p->arenas[i].backing && main_may_touch(p, i)) p->vt->stats(p->arenas[i].backing, out);
+    /* Arenas other threads own now are left out: their state is theirs.
+     * One a view gave back counts in the bytes, but its blocks are no
+     * "largest free" the owner can get unless it has room to adopt it. */
+    int adopt = p->live_arenas - p->shared_arenas < p->max_arenas;
+    for (uint32_t i = 0; i < p->narenas; i++) {
+        if (!p->arenas[i].backing || !main_may_touch(p, i)) continue;
+        double largest = out[VB_STAT_LARGEST_FREE];
+        p->vt->stats(p->arenas[i].backing, out);
+        if (p->arenas[i].shared && !adopt) out[VB_STAT_LARGEST_FREE] = largest;
+    }
     /* Only what the hot path must count is counted there; the rest is
      * derived here. */
     uint64_t live = pool_live(p);

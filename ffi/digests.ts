@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "3a85796b2beb176f5e38f7186d6160d946527ea185e32929985fd41b1a9fc03f",
-  "aarch64-linux": "8a90a39d0619c7b30276dc9735eaab7fb28c9f805b8e6713196cc5c4b37cf39d",
+  "x86_64-linux": "3fce6610a180758f380b8a3c758d3dde18e7e18cf3036d9fe971d5548f21eba3",
+  "aarch64-linux": "0b15fea214fdd39c1dfafc284af9de0c6e0d720d370ea9469895d5bf939c6b88",
 };

@@ -108,7 +108,8 @@ export interface SharedPool {
   readonly kind: "veloq.pool";
   /** Address of the C pool. */
   readonly pool: bigint;
-  /** The arena reserved for the Worker. */
+  /** The reservation made for the Worker: its arena and a generation (a
+   * handle of a cancelled or earlier share never matches a later one). */
   readonly arena: number;
   /** The pool's token (tells a live pool from a stale handle). */
   readonly token: number;

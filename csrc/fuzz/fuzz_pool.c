@@ -490,6 +490,7 @@ static uint64_t model_largest_free(void) {
     for (uint32_t a = 0; a < M.narenas; a++) {
         const marena *A = &M.ar[a];
         if (!A->live || A->who != WHO_MAIN) continue;
+        if (A->shared && M.live_arenas - M.shared_arenas >= M.max_arenas) continue; /* not the owner's to use */
         if (VB_FUZZ_HYBRID) {
             for (uint32_t c = 0; c < M.nclasses; c++)
                 if (A->class_live[c] < M.cls_count[c] && (uint64_t)M.cls_pages[c] * PAGE > best)

@@ -201,6 +201,7 @@ static void review_cycles(uint32_t flags) {
         vb_pool_stats(p, s);
         CHECK_MSG(s[VB_STAT_ARENAS] <= 3, "cycle %d: %.0f arenas for a no-growth pool with one view at a time", cycle,
                   s[VB_STAT_ARENAS]);
+        CHECK_EQ(s[VB_STAT_LARGEST_FREE], 0); /* nothing the owner could get */
     }
     if (handed >= 0) CHECK_RC(vb_pool_free(p, handed), 0);
     double s[VB_STAT_LEN];
