@@ -495,7 +495,6 @@ export class Ring implements Disposable {
   close(): void {
     const ptr = this.#ptr;
     if (ptr === null) return;
-    net.closeDefaultGroup(this);
     let failed = false;
     if (this.#inFlight > this.#unsubmitted) {
       // Requests never submitted are dropped by the cancel (they never run).
@@ -520,6 +519,9 @@ export class Ring implements Disposable {
     // running in the kernel: its buffers stay busy (never released under
     // the kernel's feet; a leak is better than corruption).
     this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, ECANCELED, 0, failed));
+    // The ring's default recv group last: its receives ended above (with
+    // RingClosedError), and the kernel dropped the buffer ring with the ring.
+    net.closeDefaultGroup(this);
   }
 
   /** Same as close(). */

@@ -76,6 +76,8 @@ export interface GroupUser {
   rearm(): void;
   /** One of its blocks was released. */
   credit(): void;
+  /** The group closed: cancel what is armed, fail what waits. */
+  groupClosed(): void;
 }
 
 const bgids = new WeakMap<Ring, number>();
@@ -112,6 +114,8 @@ export class BufferGroup implements Disposable {
   #enobufs = 0;
   #rearms = 0;
   #starved = new Set<GroupUser>();
+  #users = new Set<GroupUser>();
+  readonly #checked: boolean;
   #armed = 0;
   #closed = false;
   #destroyed = false;
@@ -133,6 +137,7 @@ export class BufferGroup implements Disposable {
     this.#ring = ring;
     this.#pool = pool;
     this.#ownsPool = ownsPool;
+    this.#checked = (pool as { checked?: boolean }).checked === true;
     this.size = size;
     this.count = count;
     this.perConnection = Math.min(per, count);
@@ -163,14 +168,20 @@ export class BufferGroup implements Disposable {
     this.#inKernel = mode === "ring" ? count : 0;
     const name = `${(pool as { name?: string }).name ?? "pool"}/group ${this.groupId}`;
     const registrars = () => this.#registrars();
+    const checked = this.#checked;
     this.#owner = {
       name,
-      checked: false,
+      // Checked pools: each received buffer gets a view of its own, which
+      // release() detaches (a stale view reads as length 0).
+      checked,
       get registrars(): readonly object[] {
         return registrars();
       },
       [kFree]: (bid: number) => this.#returned(bid),
-      [kView]: (bid: number, len: number) => this.#views[bid].subarray(0, len),
+      [kView]: (bid: number, len: number) =>
+        checked
+          ? new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.#blocks[bid].pointer, len))
+          : this.#views[bid].subarray(0, len),
       [kPointer]: (bid: number) => this.#blocks[bid].pointer,
       [kForget]: () => {},
       [kIndexLive]: () => {
@@ -216,11 +227,13 @@ export class BufferGroup implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Connections waiting for blocks learn that none will come.
-    const starved = [...this.#starved];
     this.#starved.clear();
     this.#maybeDestroy();
-    for (const u of starved) u.rearm();
+    // Receives armed on the group are cancelled and waiting recv() calls
+    // reject (starved ones too: no block will come).
+    const users = [...this.#users];
+    this.#users.clear();
+    for (const u of users) u.groupClosed();
   }
 
   /** Same as close(). */
@@ -260,6 +273,10 @@ export class BufferGroup implements Disposable {
     view: (bid) => this.#views[bid],
     // Pool mode: `n` bytes arrived in block `bid` (n > 0).
     filled: (bid, n, user) => {
+      if (this.#closed) { // data received into a closed group is not handed out
+        this.#free.push(bid);
+        return null;
+      }
       this.#held++;
       this.#user[bid] = user;
       return new FixedBuf(kCreate, this.#owner, bid, this.size, this.#blocks[bid].bufIndex, n);
@@ -276,8 +293,12 @@ export class BufferGroup implements Disposable {
       this.#starved.add(user);
       queueMicrotask(this.#wake);
     },
+    join: (user) => {
+      if (!this.#closed) this.#users.add(user);
+    },
     forget: (user) => {
       this.#starved.delete(user);
+      this.#users.delete(user);
     },
     armStart: () => {
       this.#armed++;
@@ -395,9 +416,10 @@ export interface GroupInternals {
   unused(bid: number): void;
   take(): number;
   view(bid: number): Uint8Array;
-  filled(bid: number, n: number, user: GroupUser): FixedBuf;
+  filled(bid: number, n: number, user: GroupUser): FixedBuf | null;
   untake(bid: number): void;
   starve(user: GroupUser): void;
+  join(user: GroupUser): void;
   forget(user: GroupUser): void;
   armStart(): void;
   armEnd(): void;

@@ -102,9 +102,15 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #partial: { buf: FixedBuf; off: number } | null = null;
   readonly #user: GroupUser = {
     rearm: () => this.#arm(),
+    groupClosed: () => {
+      if (this.#armedUd >= 0) cancel(this.#ring, this.#armedUd);
+      this.#push(new ConnectionClosedError("the buffer group was closed"));
+    },
     credit: () => {
       this.#held--;
-      this.#arm();
+      // After the group's batch of released blocks reached the kernel (its
+      // flush microtask was queued first), or the recv would find it dry.
+      queueMicrotask(this.#armLater);
     },
   };
 
@@ -364,8 +370,11 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     const g = typeof this.#groupArg === "function" ? this.#groupArg() : this.#groupArg;
     this.#groupObj = g;
     this.#group = g[kGroup];
+    this.#group.join(this.#user);
     this.#started = true;
   }
+
+  #armLater = (): void => this.#arm();
 
   /** Arms a receive unless one is armed, the stream ended, or this
    * connection holds its share of blocks (back-pressure). */

@@ -103,16 +103,15 @@ export function oneShot(
     if (timer !== undefined) clearTimeout(timer);
     if (onAbort) signal!.removeEventListener("abort", onAbort);
     owner?.finished(ud);
-    let err: Error | null = null;
-    if (closed) {
-      const what = res >= 0 ? `completed with ${res}` : `ended with ${res}`;
+    let err: Error | null = owner?.closedError(res) ?? null;
+    if (err === null && closed && res < 0) {
+      // What the kernel completed during ring.close() resolves (as file
+      // requests do): a send that went out must not be reported as lost.
       err = new RingClosedError(
-        `the ring was closed while this request was in flight (${what})`,
+        `the ring was closed while this request was in flight (ended with ${res})`,
         res,
       );
-    } else {
-      err = owner?.closedError(res) ?? (why !== null && res === ECANCELED ? why : null);
-    }
+    } else if (err === null && why !== null && res === ECANCELED) err = why;
     if (err === null) return resolve(res);
     if (res >= 0) discard?.(res);
     reject(err);

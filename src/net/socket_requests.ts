@@ -7,7 +7,7 @@
  */
 import { ConnectionClosedError } from "../errors.ts";
 import type { Ring } from "../ring.ts";
-import { cancel, request, type RequestOwner, sym } from "./host.ts";
+import { cancel, ECANCELED, request, type RequestOwner, sym } from "./host.ts";
 
 /** Tracks a socket's requests; closes its fd once they are all done. */
 export class SocketRequests implements RequestOwner {
@@ -59,11 +59,17 @@ export class SocketRequests implements RequestOwner {
   }
 }
 
-/** Closes a socket through the ring (or directly once the ring is gone). */
+/** Closes a socket through the ring (or directly once the ring is gone).
+ * When the ring closes before the close ran (it was still queued, or the
+ * ring was inside close() reaping: the request ends with -ECANCELED), the
+ * fd is closed directly then; a close the kernel ran is never repeated
+ * (the fd number may belong to someone else by then). */
 export function closeFd(ring: Ring, fd: number): void {
   if (!ring.closed) {
     try {
-      const rc = request(ring, (p, ud) => sym().vb_net_prep_close(p, fd, ud), () => {});
+      const rc = request(ring, (p, ud) => sym().vb_net_prep_close(p, fd, ud), (res) => {
+        if (res === ECANCELED) sym().vb_net_close_now(fd);
+      });
       if (rc >= 0) return;
     } catch { /* closed meanwhile */ }
   }
