@@ -221,6 +221,10 @@ export class Ring implements Disposable {
   /** SQEs of any kind prepared since the last submit. */
   #sqes = 0;
   #cork = 0;
+  #closing = false;
+  /** The batch #drain is settling: cqes[#batchPos .. #batchEnd). */
+  #batchPos = 0;
+  #batchEnd = 0;
   #flushQueued = false;
   /** Requests made (ever), and the count the flush saw last. */
   #made = 0;
@@ -494,13 +498,20 @@ export class Ring implements Disposable {
    */
   close(): void {
     const ptr = this.#ptr;
-    if (ptr === null) return;
+    if (ptr === null || this.#closing) return; // (a handler run by close() may call it)
+    this.#closing = true;
+    // Called by a request handler during a drain: the rest of that batch
+    // is already out of the kernel's CQ, in the array.
+    const cqes = this.#cqes;
+    for (let i = this.#batchPos; i < this.#batchEnd; i += 3) {
+      this.#settleClosed(cqes[i], cqes[i + 1], cqes[i + 2], false);
+    }
+    this.#batchEnd = 0;
     let failed = false;
     if (this.#inFlight > this.#unsubmitted) {
       // Requests never submitted are dropped by the cancel (they never run).
       this.#sym.vb_ring_cancel_all(ptr);
       this.#sqes = 0;
-      const cqes = this.#cqes;
       while (this.#inFlight > this.#unsubmitted) {
         const n = this.#sym.vb_ring_reap(ptr, CLOSE_WAIT_MS);
         if (n < 0) {
@@ -538,7 +549,7 @@ export class Ring implements Disposable {
   /** @ignore Internal request API (see the module comment). */
   [kRequest](prep: PrepFn, hold: RequestHold | null, onComplete: CompleteFn): number {
     const ptr = this.#ptr;
-    if (ptr === null) throw closedError();
+    if (ptr === null || this.#closing) throw closedError();
     fileOps.beforeOtherRequest(this); // never inside a linked chain of file_ops
     const p = new Req();
     p.onComplete = onComplete;
@@ -571,7 +582,7 @@ export class Ring implements Disposable {
    * nothing); prep gets UD_IGNORE. Returns the prep's result. */
   [kInternal](prep: PrepFn): number {
     const ptr = this.#ptr;
-    if (ptr === null) throw closedError();
+    if (ptr === null || this.#closing) throw closedError();
     fileOps.beforeOtherRequest(this);
     const rc = prep(ptr, UD_IGNORE);
     if (rc >= 0) {
@@ -607,7 +618,7 @@ export class Ring implements Disposable {
     length: number | undefined,
   ): Promise<number> {
     const ptr = this.#ptr;
-    if (ptr === null) return Promise.reject(closedError());
+    if (ptr === null || this.#closing) return Promise.reject(closedError());
     let registrars, bytes, bufIndex;
     try {
       registrars = registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of ours
@@ -635,7 +646,7 @@ export class Ring implements Disposable {
 
   #rawRequest(op: number, file: RingFile, raw: RawBuffer, offset: number): Promise<number> {
     const ptr = this.#ptr;
-    if (ptr === null) return Promise.reject(closedError());
+    if (ptr === null || this.#closing) return Promise.reject(closedError());
     if (typeof raw !== "object" || raw === null) {
       return Promise.reject(
         new TypeError(`raw must be { pointer, length, bufIndex }, got ${typeName(raw)}`),
@@ -830,7 +841,15 @@ export class Ring implements Disposable {
     let total = 0;
     for (;;) {
       const n = this.#sym.vb_ring_reap(ptr, 0);
-      for (let i = 0; i < 3 * n; i += 3) this.#settle(cqes[i], cqes[i + 1], cqes[i + 2]);
+      this.#batchEnd = 3 * n;
+      for (let i = 0; i < 3 * n; i += 3) {
+        this.#batchPos = i + 3; // what close() must settle if a handler calls it
+        this.#settle(cqes[i], cqes[i + 1], cqes[i + 2]);
+        // A request handler closed the ring: the array is gone with it
+        // (close() settled the rest).
+        if (this.#ptr === null) return total + i / 3 + 1;
+      }
+      this.#batchEnd = 0;
       if (n > 0) total += n;
       if (n < this.#cqeCap) return total;
     }

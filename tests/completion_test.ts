@@ -278,3 +278,44 @@ Deno.test("sqpoll (opt-in): requests complete, bad values are refused", async ()
     Deno.removeSync(path);
   }
 });
+
+Deno.test("a request handler that closes the ring (or makes a request) while completions are drained", async () => {
+  const path = Deno.makeTempFileSync();
+  try {
+    Deno.writeFileSync(path, new Uint8Array(64 * 4096).fill(4));
+    const ring = new Ring({ entries: 64, bufferSlots: 0 });
+    using pool = BuddyPool.create({ arenaSize: 1 << 20 });
+    using file = openFile(path);
+    const sym = lib().symbols;
+    const bufs = Array.from({ length: 16 }, () => pool.alloc(4096));
+    const seen: [number, boolean][] = [];
+    const late: unknown[] = [];
+    for (let i = 0; i < 16; i++) {
+      const b = bufs[i];
+      ring[kRequest](
+        (ptr, ud) => sym.vb_ring_prep(ptr, 0, file.fd, b.bytes, 4096, i * 4096, -1, ud),
+        { bufs: [b], file },
+        (res, _flags, closing) => {
+          seen.push([res, closing]);
+          if (seen.length === 2) {
+            ring.close(); // from inside the drain
+            try {
+              ring[kRequest](() => 0, null, () => {});
+            } catch (e) {
+              late.push(e);
+            }
+          }
+        },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ring.closed, true);
+    assert.equal(seen.length, 16, "every request settled once");
+    assert.equal(late.length, 1);
+    assert.ok(late[0] instanceof RingClosedError);
+    assert.equal(file.pendingRequests, 0);
+    bufs.forEach((b) => b.release());
+  } finally {
+    Deno.removeSync(path);
+  }
+});
