@@ -7,7 +7,7 @@
 import { FileFlag } from "../ffi/constants.ts";
 import { lib } from "../ffi/loader.ts";
 import { IoError } from "./errors.ts";
-import { type Holdable, kHold } from "./hold.ts";
+import { kHold } from "./hold.ts";
 import { errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 
@@ -63,7 +63,7 @@ export interface OpenFileOptions {
  * the kernel at once, so a queued write could otherwise land in whatever
  * file is opened next).
  */
-export class FileHandle implements Disposable, Holdable {
+export class FileHandle implements Disposable {
   /** The path it was opened with. */
   readonly path: string;
   /** True when opened with O_DIRECT. */
