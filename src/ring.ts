@@ -179,7 +179,9 @@ class Req {
 const MAX_LEN = 0x7fffffff;
 const ECANCELED = -125;
 /** Flush rounds with no new request before submitting: covers await chains
- * a few promise hops deep. */
+ * a few promise hops deep (`p.then(() => ring.write(...)).then(next)` issues
+ * its next request 3 hops after the write settled: adopting a returned
+ * promise costs 2). */
 const IDLE_ROUNDS = 3;
 /** Most flush rounds before submitting anyway. */
 const MAX_ROUNDS = 256;
