@@ -84,6 +84,7 @@ export const symbols = {
   vb_waiter_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
   vb_waiter_wake: { parameters: ["pointer"], result: "void" },
   vb_waiter_spin: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_ring_outstanding: { parameters: ["pointer"], result: "u32" },
   vb_now_ns: { parameters: [], result: "f64" },
   vb_waiter_woke_ns: { parameters: ["pointer"], result: "f64" },
   vb_waiter_rings: { parameters: ["pointer"], result: "u32" },

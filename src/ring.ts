@@ -510,11 +510,15 @@ export class Ring implements Disposable {
     }
     this.#batchEnd = 0;
     let failed = false;
-    if (this.#inFlight > this.#unsubmitted) {
-      // Requests never submitted are dropped by the cancel (they never run).
+    // Ask the kernel, not our counters: C submits by itself when the SQ
+    // fills (vb_ring_sqe), so requests made in this tick may be in the
+    // kernel already. Every SQE the kernel took ends with one last CQE;
+    // wait for all of them. What the cancel drops (queued, never submitted)
+    // posts nothing of its own and is settled as never run below.
+    if (this.#sym.vb_ring_outstanding(ptr) > 0) {
       this.#sym.vb_ring_cancel_all(ptr);
       this.#sqes = 0;
-      while (this.#inFlight > this.#unsubmitted) {
+      while (this.#sym.vb_ring_outstanding(ptr) > 0) {
         const n = this.#sym.vb_ring_reap(ptr, CLOSE_WAIT_MS);
         if (n < 0) {
           failed = true;
@@ -921,12 +925,26 @@ function acquire(p: Req): void {
   }
 }
 
+/** Lets go of a request's holds. Each is released even if another throws
+ * (a deferred free that finds a double free): the error is reported, never
+ * thrown into the drain, which must settle the rest of its batch. */
 function release(p: Req): void {
-  p.buf?.[kBusy](-1);
+  if (p.buf !== null) tryRelease(p.buf, kBusy);
   const bufs = p.bufs;
-  if (bufs !== null) { for (let i = 0; i < bufs.length; i++) bufs[i][kBusy](-1); }
-  p.file?.[kHold](-1);
-  p.conn?.[kHold](-1);
+  if (bufs !== null) { for (let i = 0; i < bufs.length; i++) tryRelease(bufs[i], kBusy); }
+  if (p.file !== null) tryRelease(p.file, kHold);
+  if (p.conn !== null) tryRelease(p.conn, kHold);
+}
+
+function tryRelease(
+  x: { [kBusy](d: number): void } | { [kHold](d: 1 | -1): void },
+  key: typeof kBusy | typeof kHold,
+): void {
+  try {
+    (x as Record<symbol, (d: -1) => void>)[key](-1);
+  } catch (e) {
+    reportError(e);
+  }
 }
 
 function callHandler(fn: CompleteFn, res: number, flags: number, closing: boolean): void {
