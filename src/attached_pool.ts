@@ -119,7 +119,10 @@ export class AttachedPool implements BufPool {
     }
     this.#rec = rec;
     this.#heldMap = new Uint8Array(
-      Deno.UnsafePointerView.getArrayBuffer(this.#sym.vb_thread_view_held(rec)!, this.#size >>> 12),
+      Deno.UnsafePointerView.getArrayBuffer(
+        this.#sym.vb_thread_view_held(rec)!,
+        Math.floor(this.#size / PAGE_SIZE),
+      ),
     );
     // A handle from a share() without cells still works, waking nobody.
     this.#wake = new CrossWake(
