@@ -367,10 +367,12 @@ export class AttachedPool implements BufPool {
     else if (this.#foreign.delete(handle)) this.#sym.vb_thread_view_hold(this.#rec, handle, 0);
   }
 
-  /** @ignore Internal (BufOwner): buffers keep the index they were
-   * handed over with (rings are per thread). */
+  /** @ignore Internal (BufOwner): whether the registered indexes of this
+   * arena's buffers still hold: the arena is registered now (the owner's
+   * ring may have closed, or the pool been unregistered, meanwhile). */
   [kIndexLive](): boolean {
-    return true;
+    const view = this.#view;
+    return view !== null && this.#sym.vb_view_reg(view) >= 0;
   }
 
   /** @ignore Internal (BufOwner): never in checked mode. */

@@ -31,7 +31,10 @@
  *
  * Releases made by a thread's exit hook (a terminated Worker's buffers, see
  * csrc/thread_exit.c) run in C with no JavaScript to notify: waiting
- * threads also look again every RECHECK_MS while they wait.
+ * threads also look again every RECHECK_MS while they wait, on a timer that
+ * keeps the event loop alive (a pending waitAsync does not), so an
+ * allocAsync waiting for a dead Worker's buffers settles even when nothing
+ * else keeps the program running.
  *
  * @module
  */
@@ -69,6 +72,10 @@ export class CrossWake {
   #line: WaitingLine;
   #watching = false;
   #closed = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** Bumped by each watch(): a waitAsync of an earlier watch that settles
+   * later must not start a second chain of waits. */
+  #generation = 0;
 
   /** `line` is this thread's waiting line of the pool. */
   constructor(cells: Int32Array, line: WaitingLine) {
@@ -90,7 +97,9 @@ export class CrossWake {
   watch(): void {
     if (this.#watching || this.#closed) return;
     this.#watching = true;
+    this.#generation++;
     Atomics.add(this.cells, WAITERS, 1);
+    this.#timer = setInterval(this.#recheck, RECHECK_MS);
     this.#arm();
   }
 
@@ -104,23 +113,32 @@ export class CrossWake {
     const seen = Atomics.load(this.cells, EPOCH);
     // A release that came before WAITERS went up notified nobody: look now.
     this.#line.wake();
-    const r = Atomics.waitAsync(this.cells, EPOCH, seen, RECHECK_MS);
-    if (r.async) r.value.then(this.#onWake);
-    else setTimeout(this.#onWake, 0); // moved meanwhile: look again (not in a microtask loop)
+    const generation = this.#generation;
+    const onWake = () => this.#onWake(generation);
+    const r = Atomics.waitAsync(this.cells, EPOCH, seen);
+    if (r.async) r.value.then(onWake);
+    else setTimeout(onWake, 0); // moved meanwhile: look again (not in a microtask loop)
   }
 
-  #onWake = (): void => {
-    if (this.#closed || !this.#watching) return;
+  #onWake(generation: number): void {
+    if (this.#closed || !this.#watching || generation !== this.#generation) return;
     if (this.#line.length === 0) {
       this.#unwatch();
       return;
     }
     this.#arm();
+  }
+
+  /** The timer's look: releases nobody notified (see the module doc). */
+  #recheck = (): void => {
+    if (this.#line.length === 0) this.#unwatch();
+    else this.#line.wake();
   };
 
   #unwatch(): void {
     if (!this.#watching) return;
     this.#watching = false;
+    clearInterval(this.#timer);
     Atomics.sub(this.cells, WAITERS, 1);
   }
 }

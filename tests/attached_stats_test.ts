@@ -4,7 +4,14 @@
  * release made by another thread), and the pool's attached views.
  */
 import assert from "node:assert/strict";
-import { attachBuf, HybridPool, type PoolStats, type TransferredBuf } from "../mod.ts";
+import {
+  attachBuf,
+  BuddyPool,
+  HybridPool,
+  type PoolStats,
+  Ring,
+  type TransferredBuf,
+} from "../mod.ts";
 
 Deno.test("an attached pool's stats() describe its arena, not zeros", async () => {
   const pool = HybridPool.create({
@@ -47,6 +54,36 @@ Deno.test("an attached pool's stats() describe its arena, not zeros", async () =
     assert.equal(s.liveBuffers, 3);
     assert.equal(s.frees, 2);
     assert.equal(s.remoteErrors, 0);
+    await ask({ cmd: "close" });
+  } finally {
+    w.terminate();
+  }
+  pool.close();
+});
+
+Deno.test("a Worker's buffers read bufIndex -1 once the owner's ring closed", async () => {
+  const ring = new Ring({ entries: 8 });
+  const pool = BuddyPool.create({ arenaSize: 64 * 1024, registrar: ring });
+  const w = new Worker(new URL("./fixtures/wake_worker.ts", import.meta.url), { type: "module" });
+  const ask = (m: Record<string, unknown>) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${m.cmd}`)), 10_000);
+      w.onmessage = (e) => {
+        clearTimeout(timer);
+        if ("error" in e.data) reject(new Error(e.data.error));
+        else resolve(e.data);
+      };
+      w.postMessage(m);
+    });
+  try {
+    await ask({ cmd: "attach", pool: pool.share() });
+    await ask({ cmd: "alloc", sizes: [4096] });
+    let r = await ask({ cmd: "indexes" });
+    assert.ok((r.held as number[])[0] >= 0 && (r.regions as number[])[0] >= 0);
+    ring.close();
+    r = await ask({ cmd: "indexes" });
+    assert.deepEqual(r.held, [-1], "a Worker's buffer kept a stale registered index");
+    assert.deepEqual(r.regions, [-1]);
     await ask({ cmd: "close" });
   } finally {
     w.terminate();

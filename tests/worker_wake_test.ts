@@ -142,3 +142,37 @@ Deno.test("40 shared pools waiting at once park no thread per pool", async () =>
   // Terminated with its views attached: only close what can be closed.
   for (const { bufs } of pools) for (const b of bufs) b.release();
 });
+
+Deno.test("an allocAsync waiting for a terminated Worker's buffers settles on its own", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-read",
+      new URL("./fixtures/wait_dead_worker.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr); // before: "Top-level await promise never resolved"
+  assert.match(new TextDecoder().decode(out.stdout), /resolved/);
+});
+
+Deno.test("a hand-over a terminated Worker never attached is taken back by the sender", async () => {
+  const { pool, bufs } = fullPool(4);
+  const peer = new Peer();
+  await peer.ask({ cmd: "attach", pool: pool.share() }, "attach");
+  const t = bufs.pop()!.transfer();
+  peer.terminate(); // before it could attachBuf(t)
+  // The claim was never taken: the sender attaches its own hand-over back.
+  attachBuf(t).release();
+  for (const b of bufs) b.release();
+  for (let i = 0; i < 500 && pool.stats().attachedViews > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(pool.stats().liveBuffers, 0);
+  pool.close();
+});
