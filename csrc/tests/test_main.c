@@ -14,6 +14,7 @@
  */
 #include "test.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What the running test reported. */
@@ -181,8 +183,27 @@ static void run_forked(const test_case *t) {
             test_fail(__FILE__, __LINE__, "LeakSanitizer: %s leaked memory (report above)", t->name);
         _exit(0);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {}
+    /* A hung test must fail, not hang the suite: after VB_TEST_TIMEOUT
+     * seconds (default 300) the child is killed and the test fails. */
+    const char *limit_env = getenv("VB_TEST_TIMEOUT");
+    long limit_ms = (limit_env && atol(limit_env) > 0 ? atol(limit_env) : 300) * 1000L;
+    int status = 0;
+    long waited_ms = 0;
+    for (;;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid) break;
+        if (got < 0 && errno != EINTR) break;
+        if (waited_ms >= limit_ms) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            test_fail(short_path(__FILE__), __LINE__, "timed out after %ld s (VB_TEST_TIMEOUT)",
+                      limit_ms / 1000);
+            return;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, 0);
+        waited_ms += 10;
+    }
     const char *where = result->last_check.file ? short_path(result->last_check.file) : "?";
     if (WIFSIGNALED(status))
         test_fail(where, result->last_check.line, "killed by signal %d (%s) after this check",
