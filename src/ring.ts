@@ -560,7 +560,9 @@ export class Ring implements Disposable {
     const p = new Req();
     p.onComplete = onComplete;
     if (hold !== null) {
-      p.bufs = hold.bufs ?? null;
+      // A copy: the caller may change its array while the request runs,
+      // and exactly the buffers made busy here must be let go at the end.
+      p.bufs = hold.bufs ? hold.bufs.slice() : null;
       p.file = hold.file ?? null;
       p.conn = hold.conn ?? null;
       acquire(p); // throws, holding nothing, when one is released/closed
