@@ -178,6 +178,7 @@ class Req {
 
 const MAX_LEN = 0x7fffffff;
 const ECANCELED = -125;
+const EBUSY = -16;
 /** Flush rounds with no new request before submitting: covers await chains
  * a few promise hops deep (`p.then(() => ring.write(...)).then(next)` issues
  * its next request 3 hops after the write settled: adopting a returned
@@ -571,6 +572,9 @@ export class Ring implements Disposable {
     let rc;
     try {
       rc = prep(ptr, slot);
+      // SQ full (the op files' preps never submit by themselves): make room
+      // and try once more, unless a chain is open (it must go in one submit).
+      if (rc === EBUSY && this.#makeRoom(ptr)) rc = prep(ptr, slot);
     } catch (e) {
       this.#freeSlots.push(slot);
       release(p);
@@ -592,7 +596,8 @@ export class Ring implements Disposable {
     const ptr = this.#ptr;
     if (ptr === null || this.#closing) throw closedError();
     fileOps.beforeOtherRequest(this);
-    const rc = prep(ptr, UD_IGNORE);
+    let rc = prep(ptr, UD_IGNORE);
+    if (rc === EBUSY && this.#makeRoom(ptr)) rc = prep(ptr, UD_IGNORE);
     if (rc >= 0) {
       this.#sqes++;
       this.#scheduleFlush();
@@ -616,6 +621,15 @@ export class Ring implements Disposable {
     if (this.#cork > 0) return false;
     this.#submit(ptr);
     return this.#sym.vb_ring_sq_space(ptr) >= n;
+  }
+
+  /** SQ full: submits what is queued so a prep can get an SQE. False when
+   * corked (an open chain must stay in one submit) or nothing was freed. */
+  #makeRoom(ptr: Deno.PointerObject): boolean {
+    if (this.#cork > 0) return false;
+    if (this.#sqes === 0) this.#sqes = this.#sym.vb_ring_sq_ready(ptr);
+    this.#submit(ptr);
+    return this.#sym.vb_ring_sq_space(ptr) > 0;
   }
 
   #bufRequest(

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { attachBuf, BuddyPool, openFile, Ring, RingClosedError } from "../mod.ts";
+import { lib } from "../ffi/loader.ts";
+import { kInternal, kRequest } from "../src/ring.ts";
 
 const dir = new URL(".", import.meta.url).pathname; // O_DIRECT works on the checkout's fs
 
@@ -125,6 +127,47 @@ Deno.test("a hold whose release throws in a drain (deferred double free) is repo
     others.forEach((o) => o.release());
   } finally {
     globalThis.removeEventListener("error", onError);
+    fds.forEach((fd) => libc.symbols.close(fd));
+    libc.close();
+  }
+});
+
+Deno.test("more internal SQEs (cancels) in one synchronous run than the SQ holds: none is dropped", async () => {
+  const libc = Deno.dlopen("libc.so.6", {
+    pipe: { parameters: ["buffer"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+  });
+  const fds: number[] = [];
+  try {
+    using ring = new Ring({ entries: 8, bufferSlots: 0 });
+    using pool = BuddyPool.create({ arenaSize: 1 << 20 });
+    const sym = lib().symbols;
+    const N = 20;
+    const bufs = Array.from({ length: N }, () => pool.alloc(4096));
+    const results: number[] = [];
+    const uds: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const f = new Int32Array(2);
+      libc.symbols.pipe(new Uint8Array(f.buffer));
+      fds.push(f[0], f[1]);
+      const b = bufs[i];
+      uds.push(ring[kRequest](
+        (ptr, ud) => sym.vb_ring_prep(ptr, 0, f[0], b.bytes, 8, 0, -1, ud),
+        { bufs: [b] },
+        (res) => results.push(res),
+      ));
+    }
+    await new Promise((r) => setTimeout(r, 20)); // all with the kernel, waiting for data
+    const rcs = uds.map((target) =>
+      ring[kInternal]((ptr, ud) => sym.vb_op_cancel(ptr, target, ud))
+    );
+    assert.deepEqual(rcs, Array(N).fill(0), "a cancel was refused (SQ full) instead of submitted");
+    const until = Date.now() + 2000;
+    while (results.length < N && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(results.length, N, `${N - results.length} reads were never cancelled`);
+    assert.ok(results.every((r) => r === -125));
+    bufs.forEach((b) => b.release());
+  } finally {
     fds.forEach((fd) => libc.symbols.close(fd));
     libc.close();
   }
