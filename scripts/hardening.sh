@@ -6,7 +6,7 @@
 #
 #   scripts/hardening.sh asan [FILTER...]      C tests, ASan+UBSan, leak check in every forked test
 #   scripts/hardening.sh valgrind [FILTER...]  C tests under valgrind memcheck (VB_MODEL_OPS=100000)
-#   scripts/hardening.sh tsan [FILTER...]      C tests under ThreadSanitizer (default: threads and shared tests)
+#   scripts/hardening.sh tsan [FILTER...]      C tests under ThreadSanitizer (default: threads, shared and waiter tests)
 #   scripts/hardening.sh fuzz [SECONDS]        every harness in csrc/fuzz/ (default 60 s in all,
 #                                              split evenly); a long run: fuzz 3600
 #   scripts/hardening.sh replay FILE...        run inputs (crash-*, corpus files) through both harnesses
@@ -161,7 +161,7 @@ cmd_tsan() {
   link "$OUT/tsan/vb_tests" "$flags" "$OUT"/tsan/*.o
   log "built in $((SECONDS - t0)) s; running"
   # A race ends the test at once (its child exits non-zero: a failed test).
-  [ $# -gt 0 ] || set -- threads shared
+  [ $# -gt 0 ] || set -- threads shared waiter
   TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
     "$OUT/tsan/vb_tests" "$@"
 }
