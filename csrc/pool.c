@@ -161,7 +161,16 @@ static uint64_t pool_live(vb_pool *p) {
  * over, and their live buffers count like any other.  An attach after the
  * unlisting finds no pool (VB_ESTALE). [items 1, 9]
  */
-int32_t vb_pool_destroy(vb_pool *p) {
+/* Destroys the pool; `abandoned`: its thread ended (thread_exit.c), so the
+ * buffers still live are held by nobody who could use them: no refusal for
+ * them (still VB_EATTACHED while another thread has the pool attached). */
+static int32_t destroy(vb_pool *p, int abandoned);
+
+int32_t vb_pool_destroy(vb_pool *p) { return destroy(p, 0); }
+
+int32_t vb_pool_destroy_abandoned(vb_pool *p) { return destroy(p, 1); }
+
+static int32_t destroy(vb_pool *p, int abandoned) {
     if (!p) return VB_EINVAL;
     vb_share_lock();
     uint32_t attached = atomic_load_explicit(&p->attached, memory_order_relaxed);
@@ -190,7 +199,7 @@ int32_t vb_pool_destroy(vb_pool *p) {
         }
         live += p->vt->live(s->backing);
     }
-    if (live) {
+    if (live && !abandoned) {
         vb_share_unlock();
         snprintf(p->msg, sizeof p->msg, "pool has %llu live buffers", (unsigned long long)live);
         return VB_EBUSY;

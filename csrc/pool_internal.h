@@ -144,6 +144,9 @@ void vb_pool_free_links(vb_pool *p);
 /* The process-wide lock of share/attach/detach/destroy (shared.c). */
 void vb_share_lock(void);
 void vb_share_unlock(void);
+/* vb_pool_destroy for a pool whose thread ended (thread_exit.c): live
+ * buffers do not stop it; an attached view does (VB_EATTACHED). */
+int32_t vb_pool_destroy_abandoned(vb_pool *p);
 /* Unlinks the pool from the registry of live pools (destroy; share lock held). */
 void vb_pool_unlist_locked(vb_pool *p);
 /* Links a new pool into it. */

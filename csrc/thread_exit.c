@@ -30,6 +30,7 @@
  * (vb_view_free, vb_view_detach, ring destroy) are the ones the thread
  * could have called itself, with their own cross-thread protocols.
  */
+#include "pool_internal.h"
 #include "veloq_buffer.h"
 
 #include <errno.h>
@@ -113,6 +114,8 @@ struct vb_thread_view {
 
 typedef struct {
     vb_thread_view *views;
+    vb_pool **pools; /* pools this thread created and tracks */
+    uint32_t npools, cap_pools;
 } thread_state;
 
 static pthread_key_t key;
@@ -216,6 +219,33 @@ static void reclaim_view(thread_state *st, vb_thread_view *t, int leak) {
     vb_view_detach(v);
 }
 
+/* --- pools the thread created ----------------------------------------------- */
+
+int32_t vb_thread_track_pool(vb_pool *p) {
+    if (!p) return VB_EINVAL;
+    thread_state *st = state(1);
+    if (!st) return VB_ENOMEM;
+    if (st->npools == st->cap_pools) {
+        uint32_t cap = st->cap_pools ? st->cap_pools * 2 : 8;
+        vb_pool **a = realloc(st->pools, cap * sizeof *a);
+        if (!a) return VB_ENOMEM;
+        st->pools = a;
+        st->cap_pools = cap;
+    }
+    st->pools[st->npools++] = p;
+    return 0;
+}
+
+int32_t vb_thread_untrack_pool(vb_pool *p) {
+    thread_state *st = state(0);
+    for (uint32_t i = 0; st && i < st->npools; i++)
+        if (st->pools[i] == p) {
+            st->pools[i] = st->pools[--st->npools];
+            return 0;
+        }
+    return VB_EINVAL;
+}
+
 /* --- the hook --------------------------------------------------------------- */
 
 static void thread_ended(void *arg) {
@@ -225,6 +255,10 @@ static void thread_ended(void *arg) {
      * thread's buffers are then left live rather than reused under it. */
     int leak = exit_rings() != 0;
     while (st->views) reclaim_view(st, st->views, leak);
+    /* Pools it made: nobody can use their buffers any more (another thread
+     * holding one has the pool attached: then it stays, leaked). */
+    for (uint32_t i = 0; i < st->npools && !leak; i++) vb_pool_destroy_abandoned(st->pools[i]);
+    free(st->pools);
     free(st);
     atomic_fetch_add_explicit(&exits, 1, memory_order_relaxed);
 }

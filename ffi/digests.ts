@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "3fce6610a180758f380b8a3c758d3dde18e7e18cf3036d9fe971d5548f21eba3",
-  "aarch64-linux": "0b15fea214fdd39c1dfafc284af9de0c6e0d720d370ea9469895d5bf939c6b88",
+  "x86_64-linux": "874dc6139b9a162d61a22e9b7be53d2b1c4be5a362042f080ff5097693f2897b",
+  "aarch64-linux": "03270849e1c7230908de98787117a7ebdd9f243084393ea5dbd753df8475d9bf",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 16;
+export const ABI_VERSION = 17;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -148,6 +148,8 @@ export const symbols = {
   vb_thread_view_held: { parameters: ["pointer"], result: "pointer" },
   vb_thread_view_hold: { parameters: ["pointer", "i32", "u32"], result: "i32" },
   vb_thread_view_detach: { parameters: ["pointer"], result: "i32" },
+  vb_thread_track_pool: { parameters: ["pointer"], result: "i32" },
+  vb_thread_untrack_pool: { parameters: ["pointer"], result: "i32" },
   vb_view_stats: { parameters: ["pointer", "buffer"], result: "void" },
   vb_view_class_stats: { parameters: ["pointer", "u32", "buffer"], result: "i32" },
 

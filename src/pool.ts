@@ -304,6 +304,9 @@ export abstract class NativePool implements BufPool {
         throw e;
       }
     }
+    // Destroyed when this thread ends with the pool open (a Worker
+    // terminated: csrc/thread_exit.c). Out of memory for that: it leaks then.
+    this.#sym.vb_thread_track_pool(init.ptr);
   }
 
   /** True after close(). */
@@ -702,6 +705,7 @@ export abstract class NativePool implements BufPool {
       throw new PoolBusyError(`pool "${this.name}" was attached in another thread meanwhile`, 0);
     }
     if (rc !== 0) throw poolError(rc, this);
+    this.#sym.vb_thread_untrack_pool(ptr); // (compares the address only)
     this.#ptr = null;
     removeOwner(this.#address, this);
     // The pool is gone: nobody waits for it any more (a refused close

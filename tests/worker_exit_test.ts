@@ -159,3 +159,19 @@ for (const how of ["terminate", "end"]) {
     assert.equal(res.closed, true, res.error);
   });
 }
+
+Deno.test("a terminated Worker's own pools are destroyed, unless another thread has one attached", async () => {
+  const r = await run([
+    "run",
+    "--allow-ffi",
+    "--allow-env",
+    "--allow-read",
+    fixture("exit_pools.ts"),
+  ]);
+  assert.equal(r.signal, null, `the process died of ${r.signal}\n${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(res.during, res.before + 2);
+  // Before: both stayed (+2) for good, with their arenas mapped.
+  assert.equal(res.after, res.before + 1, "the Worker's unattached pool was not destroyed");
+});

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 16u
+#define VB_ABI_VERSION 17u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -348,6 +348,12 @@ VB_API int32_t vb_thread_view_hold(vb_thread_view *t, int32_t handle, uint32_t h
 /* Forgets the record and detaches its view (vb_view_detach): how a tracked
  * view is detached before its thread ends. */
 VB_API int32_t vb_thread_view_detach(vb_thread_view *t);
+/* Ties a pool the calling thread created to its end: if the thread ends
+ * with the pool not destroyed and no other thread has it attached, it is
+ * destroyed then, live buffers and all (they were the thread's).  Untrack
+ * it before vb_pool_destroy.  0, VB_EINVAL or VB_ENOMEM. */
+VB_API int32_t vb_thread_track_pool(vb_pool *pool);
+VB_API int32_t vb_thread_untrack_pool(vb_pool *pool);
 
 /* --- rings: one io_uring instance each ------------------------------------ */
 
