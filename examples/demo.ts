@@ -36,9 +36,15 @@ function parseArgs(argv: string[]): Args {
   }
   if (!Number.isInteger(a.qd) || a.qd < 1 || a.qd > 1024) throw new RangeError("--qd: 1 to 1024");
   if (a.block % 4096 !== 0 || a.block < 4096) throw new RangeError("--block: a multiple of 4096");
-  if (a.size % a.block !== 0) a.size = Math.ceil(a.size / a.block) * a.block;
+  if (a.size % a.block !== 0) {
+    const rounded = Math.ceil(a.size / a.block) * a.block;
+    console.log(`size ${a.size} bytes is not a multiple of the block: rounded up to ${rounded}`);
+    a.size = rounded;
+  }
   return a;
 }
+
+const USAGE = "usage: deno task demo [size] [--qd N] [--block BYTES] [--file PATH] [--keep]";
 
 /** The expected content of one block: every 32-bit word names its place. */
 function fill(buf: FixedBuf, block: number): void {
@@ -70,7 +76,13 @@ const fmtBytes = (n: number) =>
   n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 async function main() {
-  const args = parseArgs(Deno.args);
+  let args: Args;
+  try {
+    args = parseArgs(Deno.args);
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
   const path = args.file ?? await Deno.makeTempFile({ prefix: "veloq-demo-", suffix: ".bin" });
   const blocks = args.size / args.block;
   console.log(

@@ -102,7 +102,10 @@ function openLibrary(options: LoadOptions = {}): VeloqLib {
           { cause: e },
         );
       }
-      tried.push(`${candidate}: ${(e as Error).message}`);
+      // Deno's message repeats its own prefix ("Could not open library: Could
+      // not open library: ..."): keep the reason once.
+      const why = (e as Error).message.replace(/^(Could not open library: )+/, "");
+      tried.push(`${candidate}: ${why}`);
       continue;
     }
     const abi = opened.symbols.vb_abi_version();

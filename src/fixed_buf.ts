@@ -92,6 +92,11 @@ export const kGone: unique symbol = Symbol("veloq.gone");
 /** Internal: whether the registered indexes of the owner's buffers still hold. */
 export const kIndexLive: unique symbol = Symbol("veloq.indexLive");
 
+/** What a released-buffer error names: an accessor, or the buffer given to I/O. */
+function place(what: string): string {
+  return what === "I/O" ? "a FixedBuf given to an I/O request was" : `FixedBuf.${what}`;
+}
+
 /** Kept out of release() so that release stays small enough to inline. */
 function busyError(pool: string, requests: number): BufferBusyError {
   return new BufferBusyError(
@@ -341,8 +346,8 @@ export class FixedBuf {
   #released(what: string): BufferReleasedError {
     return new BufferReleasedError(
       this.#transferred
-        ? `FixedBuf.${what} used after transfer(): the buffer belongs to the thread it was given to`
-        : `FixedBuf.${what} used after release: the memory belongs to the pool again`,
+        ? `${place(what)} used after transfer(): the buffer belongs to the thread it was given to`
+        : `${place(what)} used after release: the memory belongs to the pool again`,
     );
   }
 }

@@ -81,7 +81,13 @@ export function describe(code: number): string {
 /** What a pool needs to be described in an error. */
 interface PoolLike {
   readonly name: string;
-  stats(): { liveBuffers: number; largestFree: number; capacityBytes: number };
+  stats(): {
+    liveBuffers: number;
+    largestFree: number;
+    capacityBytes: number;
+    arenas?: number;
+    maxArenas?: number;
+  };
 }
 
 /** The typed error for a pool operation that returned `code`. */
@@ -90,8 +96,13 @@ export function poolError(code: number, pool: PoolLike, size?: number, detail?: 
   switch (code) {
     case Err.ENOMEM: {
       const s = pool.stats();
+      const grown = s.maxArenas !== undefined && s.maxArenas > 1 && s.arenas === s.maxArenas
+        ? ` It has grown to its limit of ${s.maxArenas} arenas (growth.maxArenas).`
+        : "";
       return new PoolExhaustedError(
-        `${where} is exhausted: no free block for ${size} bytes (largest free ${s.largestFree} of ${s.capacityBytes} bytes, ${s.liveBuffers} live buffers). Release buffers, create the pool larger, use tryAlloc(), or set onExhausted: "fallback".`,
+        `${where} is exhausted: no free block for ${size} bytes (largest free ${s.largestFree} of ${s.capacityBytes} bytes, ${s.liveBuffers} live buffers).${grown} Release buffers, create the pool larger${
+          grown ? " or raise growth.maxArenas" : ""
+        }, use tryAlloc(), or set onExhausted: "fallback".`,
         { code },
       );
     }
