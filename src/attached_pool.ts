@@ -49,7 +49,7 @@ import {
   type SharedPool,
 } from "./pool.ts";
 import type { Ring } from "./ring.ts";
-import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
+import { type AllocAsyncOptions, blockOf, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
 import { CrossWake, isWakeCells, newWakeCells } from "./cross_wake.ts";
 
@@ -88,7 +88,7 @@ export class AttachedPool implements BufPool {
   /** Its held map: 1 at the first page of each block of this arena held
    * here (buffers of other arenas are marked in C, vb_thread_view_hold). */
   #heldMap: Uint8Array;
-  #waiters: Waiters = new Waiters((size) => this.#attempt(size));
+  #waiters: Waiters;
   /** alloc/tryAlloc calls refused for lack of space (not allocAsync's). */
   #failedAllocs = 0;
   #stats = new Float64Array(Stat.LEN);
@@ -100,6 +100,9 @@ export class AttachedPool implements BufPool {
 
   /** @ignore Made by {@linkcode attachPool}. */
   constructor(shared: SharedPool, view: Deno.PointerObject) {
+    // Waiters queue by the block they get, as in the owner thread.
+    const blocks = Array.isArray(shared.blocks) ? [...shared.blocks] : [];
+    this.#waiters = new Waiters((size) => this.#attempt(size), (size) => blockOf(blocks, size));
     this.#sym = lib().symbols;
     this.#view = view;
     this.name = shared.name;

@@ -35,7 +35,7 @@ import {
 import { addOwner, removeOwner } from "./owners.ts";
 import { registerPool, registrationError } from "./registration.ts";
 import { sizeError } from "./options.ts";
-import { type AllocAsyncOptions, Waiters } from "./waiters.ts";
+import { type AllocAsyncOptions, blockOf, Waiters } from "./waiters.ts";
 import { BufScope } from "./scope.ts";
 import { CrossWake, newWakeCells } from "./cross_wake.ts";
 import { kRingPtr, type Ring } from "./ring.ts";
@@ -118,6 +118,9 @@ export interface SharedPool {
   /** Cells shared by every thread using the pool (a SharedArrayBuffer):
    * allocAsync waiters in one thread are woken by releases in another. */
   readonly wake: Int32Array;
+  /** The pool's block sizes (HybridPool's classes; empty for BuddyPool),
+   * so that allocAsync waiters there queue by block too. */
+  readonly blocks?: readonly number[];
 }
 
 /** One contiguous piece of pool memory, as a registrar sees it. */
@@ -236,6 +239,8 @@ export abstract class NativePool implements BufPool {
   /** Failed C allocs made for waiters (not counted as failedAllocs). */
   #waitFails = 0;
   #failedGrowths = 0;
+  /** tryAlloc calls refused because growth was refused (C counts them not). */
+  #refusedTries = 0;
   /** Requests above this are refused (onOversize: "error"). */
   #maxSize: number;
   /** Block sizes of the size classes (HybridPool), ascending; empty: powers
@@ -332,6 +337,11 @@ export abstract class NativePool implements BufPool {
     const h = this.#allocFn(ptr, size);
     if (h < 0) {
       if (h === Err.ENOMEM) return null;
+      // Full, and growth refused (memlock, table slots): exhausted for now.
+      if (this.#growthRefused(h, size)) {
+        this.#refusedTries++;
+        return null;
+      }
       throw this.#allocError(h, size);
     }
     return this.#wrap(h);
@@ -492,30 +502,27 @@ export abstract class NativePool implements BufPool {
       this.#waitFails++;
       return null;
     }
-    if (h === Err.EMEMLOCK || h === Err.EKMEMLOCK || h === Err.ENOSLOTS) {
-      if (this.#failedGrowths++ === 0) {
-        console.warn(
-          `veloq buffer: ${
-            this.#allocError(h, size).message
-          } allocAsync waits for releases instead (counted in stats().failedGrowths; this warning is shown once per pool).`,
-        );
-      }
-      return null;
-    }
+    if (this.#growthRefused(h, size)) return null;
     throw this.#allocError(h, size);
   }
 
-  /** The block a request of `size` bytes gets: waiters of one block size
-   * are served first come, first served. */
-  #blockOf(size: number): number {
-    if ((size >>> 0) !== size || size === 0) return size;
-    const classes = this.#classSizes;
-    if (classes.length !== 0) {
-      for (const c of classes) if (size <= c) return c;
-      return size; // above the largest class (fallback or refused)
+  /** True (and counted, warned once) when `code` is a growth the kernel or
+   * the ring's table refused: the pool is full for now. */
+  #growthRefused(code: number, size: number): boolean {
+    if (code !== Err.EMEMLOCK && code !== Err.EKMEMLOCK && code !== Err.ENOSLOTS) return false;
+    if (this.#failedGrowths++ === 0) {
+      console.warn(
+        `veloq buffer: ${
+          this.#allocError(code, size).message
+        } tryAlloc returns null and allocAsync waits for releases instead (counted in stats().failedGrowths; this warning is shown once per pool).`,
+      );
     }
-    const pages = Math.ceil(size / PAGE_SIZE);
-    return PAGE_SIZE * 2 ** Math.ceil(Math.log2(pages));
+    return true;
+  }
+
+  /** The block a request of `size` bytes gets (see waiters.ts blockOf). */
+  #blockOf(size: number): number {
+    return blockOf(this.#classSizes, size);
   }
 
   /** @ignore Internal (BufOwner): whether the registered indexes buffers
@@ -532,7 +539,10 @@ export abstract class NativePool implements BufPool {
   [kAdopt](t: TransferredBuf): FixedBuf {
     this.#live();
     const owner = this.#adoptedOwner ??= adoptedOwner(this, (h) => this.#freeNow(h));
-    return new FixedBuf(kCreate, owner, t.handle, t.capacity, t.bufIndex);
+    const buf = new FixedBuf(kCreate, owner, t.handle, t.capacity, t.bufIndex);
+    // Checked mode watches it for a release that never comes, like its own.
+    if (this.#leaks !== null) this.#track(buf, t.handle);
+    return buf;
   }
 
   /** Frees one handle now (not through the deferred queue), throwing what
@@ -644,7 +654,7 @@ export abstract class NativePool implements BufPool {
       fallbackBytes: s[Stat.FALLBACK_BYTES],
       allocs: s[Stat.ALLOCS],
       frees: s[Stat.FREES],
-      failedAllocs: s[Stat.FAILED_ALLOCS] - this.#waitFails,
+      failedAllocs: s[Stat.FAILED_ALLOCS] - this.#waitFails + this.#refusedTries,
       waits: this.#waiters.waits,
       failedGrowths: this.#failedGrowths,
       arenas: s[Stat.ARENAS],
@@ -745,6 +755,7 @@ export abstract class NativePool implements BufPool {
       token: out[1],
       name: this.name,
       wake: this.#wake.cells,
+      blocks: this.#classSizes,
     };
   }
 

@@ -10,6 +10,18 @@
  */
 import type { FixedBuf } from "./fixed_buf.ts";
 
+/** The block a request of `size` bytes gets from a pool whose size classes
+ * are `classes` (ascending; empty: power-of-two page counts, BuddyPool):
+ * waiters of one block size are served first come, first served. */
+export function blockOf(classes: readonly number[], size: number): number {
+  if ((size >>> 0) !== size || size === 0) return size;
+  if (classes.length !== 0) {
+    for (const c of classes) if (size <= c) return c;
+    return size; // above the largest class (fallback or refused)
+  }
+  return 4096 * 2 ** Math.ceil(Math.log2(Math.ceil(size / 4096)));
+}
+
 /** Options of {@linkcode BufPool.allocAsync}. */
 export interface AllocAsyncOptions {
   /** Stops waiting: the promise rejects with the signal's reason. */

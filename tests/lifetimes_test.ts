@@ -276,6 +276,55 @@ Deno.test("item 4: checked mode: a leaked buffer's kept view goes dead before it
   assert.deepEqual(result, { reported: 1, sameBlock: true, staleLength: 0, newOwnerSees: 0 });
 });
 
+Deno.test("item 4: checked mode: a buffer taken back with attachBuf and dropped is reported and returned too", async () => {
+  const probe = new URL("./fixtures/leak_adopted_probe.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-ffi", "--allow-env", "--v8-flags=--expose-gc", probe],
+    stderr: "piped",
+    signal: AbortSignal.timeout(30000),
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const result = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  assert.deepEqual(result, { reported: 2, live: 0 });
+});
+
+Deno.test("item 9 in a Worker: an attached pool's waiters queue by block too", async () => {
+  const pool = BuddyPool.create({ arenaSize: 16 * KiB, cacheDepth: 0 });
+  const src = `
+    import { attachPool } from "${new URL("../mod.ts", import.meta.url)}";
+    self.onmessage = async (e) => {
+      const p = attachPool(e.data);
+      const held = [];
+      for (let b = p.tryAlloc(4096); b !== null; b = p.tryAlloc(4096)) held.push(b);
+      const order = [];
+      const first = p.allocAsync(4096).then((b) => (order.push("first"), b));
+      held.pop().release(); // one block back: the earlier waiter's turn
+      const later = p.allocAsync(4000).then((b) => (order.push("later"), b));
+      const a = await first;
+      await new Promise((r) => setTimeout(r, 20));
+      const laterWaited = order.length === 1;
+      a.release();
+      (await later).release();
+      for (const b of held) b.release();
+      p.close();
+      self.postMessage({ order, laterWaited });
+    };`;
+  const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+  const w = new Worker(url, { type: "module" });
+  try {
+    const reply = new Promise<{ order: string[]; laterWaited: boolean }>((r) =>
+      w.onmessage = (e) => r(e.data)
+    );
+    w.postMessage(pool.share());
+    const r = await within(reply, 30000, "worker");
+    assert.deepEqual(r, { order: ["first", "later"], laterWaited: true });
+  } finally {
+    w.terminate();
+    URL.revokeObjectURL(url);
+  }
+  pool.close();
+});
+
 // --- item 7: bufIndex after the ring closed -------------------------------
 
 Deno.test("item 7: live buffers read bufIndex -1 once their pool's rings closed", () => {
@@ -313,6 +362,9 @@ Deno.test("item 8: allocAsync keeps waiting when growth cannot be registered", a
   console.warn = (m: string) => warnings.push(m);
   try {
     const full = pool.alloc(64 * KiB);
+    // Full, growth refused: tryAlloc says null (and counts it), as when full.
+    assert.equal(pool.tryAlloc(4096), null);
+    assert.equal(pool.stats().failedAllocs, 1);
     const p1 = pool.allocAsync(64 * KiB);
     const p2 = pool.allocAsync(64 * KiB);
     assert.equal(await pending(p1), true, "p1 must wait, not reject");
