@@ -429,7 +429,9 @@ Deno.test("ring.close() with network requests in flight rejects them with RingCl
   ring.close();
   const settled = Promise.allSettled([pendingRead, pendingRecv, iterating]);
   const [r1, r2, r3] = await within(settled, 5000, "requests at ring close");
-  for (const r of [r1, r2, r3]) {
+  // A for-await loop just ends when its ring closes; explicit calls reject.
+  assert.equal(r3.status, "fulfilled");
+  for (const r of [r1, r2]) {
     assert.equal(r.status, "rejected");
     assert.ok(
       (r as PromiseRejectedResult).reason instanceof RingClosedError,
@@ -653,5 +655,60 @@ Deno.test("review D12: a received buffer of a checked pool detaches its view on 
   assert.equal(new TextDecoder().decode(b.bytes), "second");
   assert.equal(stale.length, 0);
   b.release();
+  peer.close();
+});
+
+Deno.test("closing 300 connections at once on a 256-entry ring: no cancel or close is dropped", async () => {
+  using ring = new Ring({ entries: 256 });
+  using listener = ring.listen({ hostname: "127.0.0.1", port: 0 });
+  const N = 300;
+  const peers: Deno.Conn[] = [];
+  const conns: RingConn[] = [];
+  for (let i = 0; i < N; i++) {
+    const accepted = listener.accept();
+    peers.push(await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+    conns.push(await accepted);
+  }
+  const pending = conns.map((c) => c.recv().catch((e) => e)); // a recv armed on each
+  await new Promise((r) => setTimeout(r, 20));
+  for (const c of conns) c.close(); // 300 cancels (+ 300 closes) in one run
+  for (const p of await within(Promise.all(pending), 10000, "recvs at close")) {
+    assert.ok(p instanceof ConnectionClosedError, String(p));
+  }
+  const eofs = await within(
+    Promise.all(peers.map((p) => p.read(new Uint8Array(8)))),
+    10000,
+    "every peer sees end of stream",
+  );
+  assert.equal(eofs.filter((n) => n === null).length, N);
+  for (const p of peers) p.close();
+});
+
+Deno.test("for-await over a connection or listener ends when the ring closes", async () => {
+  const ring = new Ring({ entries: 16 });
+  const listener = ring.listen({ hostname: "127.0.0.1", port: 0 });
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await listener.accept();
+  const connLoop = (async () => {
+    for await (const b of conn) b.release();
+    return "ended";
+  })();
+  const listenLoop = (async () => {
+    for await (const c of listener) c.close();
+    return "ended";
+  })();
+  await new Promise((r) => setTimeout(r, 10));
+  ring.close();
+  assert.deepEqual(await within(Promise.all([connLoop, listenLoop]), 5000, "loops"), [
+    "ended",
+    "ended",
+  ]);
+  // Explicit calls still reject with a typed error.
+  await assert.rejects(
+    conn.recv(),
+    (e) => e instanceof RingClosedError || e instanceof ConnectionClosedError,
+  );
+  conn.close();
+  listener.close();
   peer.close();
 });

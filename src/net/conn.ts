@@ -238,11 +238,20 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     return promise;
   }
 
-  /** `for await (const buf of conn)`: received buffers until end of stream.
-   * Release each one (they come from the connection's buffer group). */
+  /** `for await (const buf of conn)`: received buffers until end of stream,
+   * or until the connection, its group or the ring is closed (the loop then
+   * just ends). Release each one (they come from the connection's group). */
   async *[Symbol.asyncIterator](): AsyncIterator<FixedBuf> {
     for (;;) {
-      const buf = await this.recv();
+      let buf;
+      try {
+        buf = await this.recv();
+      } catch (e) {
+        // The connection, its group or the ring was closed: the loop ends
+        // (explicit recv() calls reject with the typed error instead).
+        if (e instanceof ConnectionClosedError || e instanceof RingClosedError) return;
+        throw e;
+      }
       if (buf === null) return;
       yield buf;
     }

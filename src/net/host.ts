@@ -60,7 +60,14 @@ export function request(
  * cancel's own is consumed in C). */
 export function cancel(ring: Ring, ud: number): void {
   if (ring.closed) return;
-  ring[kInternal]((p, u) => sym().vb_op_cancel(p, ud, u));
+  const prep = (p: Deno.PointerObject, u: number) => sym().vb_op_cancel(p, ud, u);
+  // A full SQ refuses the SQE (-EBUSY): submit what is queued (frees the
+  // SQ) and try again; if the kernel has no room yet, try again shortly. A
+  // cancel is never dropped (a close waits for it).
+  if (ring[kInternal](prep) >= 0) return;
+  ring.submit();
+  if (ring[kInternal](prep) >= 0) return;
+  setTimeout(() => cancel(ring, ud), 1);
 }
 
 /** Who owns a request (a connection or listener): told when it starts

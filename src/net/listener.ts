@@ -81,11 +81,19 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
     return new RingConn(kNewConn, ring, res, this.#group);
   }
 
-  /** `for await (const conn of listener)`: connections until close(). */
+  /** `for await (const conn of listener)`: connections until the listener
+   * or its ring is closed (the loop then just ends; accept() rejects). */
   async *[Symbol.asyncIterator](): AsyncIterator<RingConn> {
     try {
       for (;;) {
-        const c = await this.#next();
+        let c;
+        try {
+          c = await this.#next();
+        } catch (e) {
+          // The ring closed under the loop: it ends (accept() rejects instead).
+          if (e instanceof RingClosedError || e instanceof ConnectionClosedError) return;
+          throw e;
+        }
         if (c === null) return;
         yield c;
       }
