@@ -712,3 +712,20 @@ Deno.test("for-await over a connection or listener ends when the ring closes", a
   listener.close();
   peer.close();
 });
+
+Deno.test("512 blocked sends on a 64-entry ring, then close(): every one settles", async () => {
+  using ring = new Ring({ entries: 64 });
+  using pool = BuddyPool.create({ arenaSize: 1 * MiB });
+  const dl = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connP = ring.connect({ port: (dl.addr as Deno.NetAddr).port });
+  const peer = await dl.accept(); // never reads: the sends block
+  const conn = await connP;
+  using buf = pool.alloc(64 * KiB);
+  const sends = Array.from({ length: 512 }, () => conn.write(buf).catch((e) => e));
+  await new Promise((r) => setTimeout(r, 50));
+  conn.close();
+  const results = await within(Promise.all(sends), 10000, "sends after close");
+  assert.equal(results.length, 512);
+  peer.close();
+  dl.close();
+});
