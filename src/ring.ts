@@ -137,7 +137,9 @@ export interface RawBuffer {
 export type PrepFn = (ring: Deno.PointerObject, userData: number) => number;
 
 /** Sees each CQE of a request (see the module comment). */
-export type CompleteFn = (res: number, flags: number, closing: boolean) => void;
+/** `lost` (only during close(), when reaping failed): the request's last
+ * CQE never came, so the kernel may still use its memory (keep it busy). */
+export type CompleteFn = (res: number, flags: number, closing: boolean, lost?: boolean) => void;
 
 /** What a request holds until its last CQE. */
 export interface RequestHold {
@@ -908,7 +910,7 @@ export class Ring implements Disposable {
     if (p === undefined) return;
     if (p.onComplete !== null) {
       if ((flags & CqeFlag.MORE) === 0) this.#take(slot, keepBusy);
-      callHandler(p.onComplete, res, flags, true);
+      callHandler(p.onComplete, res, flags, true, keepBusy);
       return;
     }
     this.#take(slot, keepBusy);
@@ -963,9 +965,15 @@ function tryRelease(
   }
 }
 
-function callHandler(fn: CompleteFn, res: number, flags: number, closing: boolean): void {
+function callHandler(
+  fn: CompleteFn,
+  res: number,
+  flags: number,
+  closing: boolean,
+  lost = false,
+): void {
   try {
-    fn(res, flags, closing);
+    fn(res, flags, closing, lost);
   } catch (e) {
     queueMicrotask(() => {
       throw e;

@@ -100,6 +100,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #waiters: { resolve: (b: FixedBuf | null) => void; reject: (e: Error) => void }[] = [];
   #held = 0;
   #partial: { buf: FixedBuf; off: number } | null = null;
+  /** Zero-copy sends whose promise has not settled (rejected by close()). */
+  readonly #zcPending = new Set<() => void>();
   readonly #user: GroupUser = {
     rearm: () => this.#arm(),
     groupClosed: () => {
@@ -291,6 +293,10 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     this.#head = 0;
     this.#partial?.buf.release();
     this.#partial = null;
+    // Pending zero-copy sends reject now (ConnectionClosedError); their
+    // buffers stay busy until the kernel's last CQE for each (the
+    // notification), and the fd closes once none of them still names it.
+    for (const f of [...this.#zcPending]) f();
     this.#reqs.closeFdWhenIdle();
   }
 
@@ -316,7 +322,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
       const fd = this.#fd;
       while (off < len) {
         const part = off === 0 && len === bytes.length ? bytes : bytes.subarray(off, len);
-        const res = zc ? await this.#sendZc(part, index, options) : await oneShot(
+        const res = zc ? await this.#sendZc(buf, part, index, options) : await oneShot(
           this.#ring,
           (p, ud) => sym().vb_net_prep_send(p, fd, part, part.length, 0, -1, ud),
           options,
@@ -333,36 +339,76 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   }
 
   /** One SEND_ZC: resolves after the notification (or a final result
-   * without one) with the result's byte count or -errno. */
-  #sendZc(part: Uint8Array, index: number, options: RequestOptions | undefined): Promise<number> {
+   * without one) with the result's byte count or -errno. The buffer stays
+   * busy (its own hold, apart from #sendAll's) until the kernel's last CQE
+   * for it: when the ring closes without it (the notification never came)
+   * the buffer stays busy for good: a leak, never reuse under the kernel.
+   * The fd is no longer named after the first CQE, so close() can close
+   * it then and reject the promise (the buffer still waits). */
+  #sendZc(
+    buf: FixedBuf,
+    part: Uint8Array,
+    index: number,
+    options: RequestOptions | undefined,
+  ): Promise<number> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const fd = this.#fd;
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     let result = 0;
     let ud = -1;
+    let settled = false;
+    let named = true; // the request still names the fd
+    const settle = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      this.#zcPending.delete(onClose);
+      if (err) reject(err);
+      else resolve(result);
+    };
+    const onClose = () => settle(this.#reqs.closedError(result));
+    buf[kBusy](1);
     try {
       ud = request(
         this.#ring,
         (p, u) => sym().vb_net_prep_send(p, fd, part, part.length, 1, index, u),
-        (res, flags, closed) => {
+        (res, flags, closed, lost) => {
           if ((flags & CQE_F_NOTIF) === 0) result = res;
-          // Settles at the last CQE only (the notification, also when the
-          // ring closes): until then the kernel may still read the buffer.
-          if ((flags & CQE_F_MORE) !== 0) return;
-          this.#reqs.finished(ud);
-          const err = closed
-            ? new RingClosedError("the ring was closed during a zero-copy send", result)
-            : this.#reqs.closedError(result);
-          if (err) reject(err);
-          else resolve(result);
+          if ((flags & CQE_F_MORE) !== 0) {
+            // The result; the notification follows. The request is done
+            // with the fd (not with the memory).
+            if (named) {
+              named = false;
+              this.#reqs.finished(ud);
+            }
+            if (this.#reqs.closed) onClose();
+            return;
+          }
+          if (named) {
+            named = false;
+            this.#reqs.finished(ud);
+          }
+          // The kernel's last CQE for this send, unless the ring gave up
+          // waiting for it (lost): then the memory may still be in the
+          // socket's queue and the buffer must never be reused.
+          if (!lost) buf[kBusy](-1);
+          settle(
+            closed && (lost || result < 0)
+              ? new RingClosedError("the ring was closed during a zero-copy send", result)
+              : this.#reqs.closedError(result),
+          );
         },
       );
     } catch (e) {
+      buf[kBusy](-1);
       return Promise.reject(e);
     }
-    if (ud < 0) return Promise.resolve(ud);
+    if (ud < 0) {
+      buf[kBusy](-1);
+      return Promise.resolve(ud);
+    }
     this.#reqs.started(ud);
+    this.#zcPending.add(onClose);
     const stop = () => cancel(this.#ring, ud);
     signal?.addEventListener("abort", stop, { once: true });
     const timer = options?.timeout !== undefined ? setTimeout(stop, options.timeout) : undefined;
