@@ -66,6 +66,7 @@ import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 import * as fileOps from "./file_ops.ts";
+import { inlineSettled, macrotask, overBudget } from "./turn_budget.ts";
 import type {
   FallocateOptions,
   FsyncOptions,
@@ -237,6 +238,7 @@ export class Ring implements Disposable {
   #idleRounds = 0;
   #rounds = 0;
   #retryQueued = false;
+  #drainDeferred = false;
   #submitted = 0;
   #completed = 0;
   #submitCalls = 0;
@@ -813,9 +815,28 @@ export class Ring implements Disposable {
     }
     this.#flushQueued = false;
     this.#submit(ptr);
+    // This thread already settled a budget's worth inline since the event
+    // loop last turned (an await loop of page-cache hits): the drain waits
+    // for a macrotask, so timers, other rings and terminate() get a turn.
+    if (overBudget()) return this.#deferDrain();
     // Completions already there (page-cache hits complete inside submit)
     // are taken now, with no wake-up at all.
-    this.#drain(ptr);
+    if (this.#drain(ptr) > 0) inlineSettled();
+    if (this.#needsWait()) this.#waiter.need();
+  };
+
+  #deferDrain(): void {
+    if (this.#drainDeferred) return;
+    this.#drainDeferred = true;
+    macrotask(this.#deferredDrain);
+  }
+
+  #deferredDrain = (): void => {
+    this.#drainDeferred = false;
+    const ptr = this.#ptr;
+    if (ptr === null) return; // close() settled everything
+    if (this.#cork === 0) this.#submit(ptr); // every drain submits first (cancel safety)
+    if (this.#drain(ptr) > 0) inlineSettled();
     if (this.#needsWait()) this.#waiter.need();
   };
 

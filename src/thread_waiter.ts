@@ -15,6 +15,7 @@
  */
 import { lib } from "../ffi/loader.ts";
 import { VeloqError } from "./errors.ts";
+import { turned } from "./turn_budget.ts";
 
 /** Longest poll before parking (us), and the wait length under which
  * polling is tried at all. */
@@ -117,6 +118,7 @@ export class ThreadWaiter {
   #onWake = (rc: number): void => {
     this.#parked = false;
     this.#spinRun = 0;
+    turned(); // a macrotask: the inline budget starts again
     this.wakeups++;
     const us = (performance.now() - this.#parkedAt) * 1000;
     // Helper thread back from the kernel -> this handler: Deno's delivery

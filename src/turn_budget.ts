@@ -1,0 +1,61 @@
+/**
+ * How much completion work a thread does without an event-loop turn.
+ *
+ * Requests that complete inside `io_uring_submit` (page-cache hits) are
+ * settled by the ring's flush, in a microtask; an `await` loop of them then
+ * issues the next request in a microtask too, forever: timers, other rings'
+ * wake-ups and a Worker's terminate() would never get a turn. So the first
+ * such settlement after a macrotask starts a budget (BUDGET_MS), and a
+ * macrotask posted then marks the next turn of the event loop; past the budget the
+ * rings defer their drains to a macrotask. A lone request (or any loop
+ * shorter than the budget) keeps settling at once.
+ *
+ * Module state: one budget per JS thread (isolate), shared by its rings.
+ *
+ * @module
+ */
+
+/** Inline work allowed between two event-loop turns (ms). */
+export const BUDGET_MS = 1;
+
+let start = -1;
+let turnQueued = false;
+
+function turn(): void {
+  turnQueued = false;
+  start = -1;
+}
+
+/** Runs `fn` in a macrotask, soon: a message through a fresh
+ * MessageChannel (~20 us; `setTimeout(fn, 0)` takes 1-4 ms in Deno). The
+ * channel is closed once the message arrives, so nothing is left to keep
+ * the process alive. The event loop polls timers and other I/O before it. */
+export function macrotask(fn: () => void): void {
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = () => {
+    port1.close();
+    port2.close();
+    fn();
+  };
+  port2.postMessage(null);
+}
+
+/** Completions were settled without a wake-up (inside a microtask run). */
+export function inlineSettled(): void {
+  if (start >= 0) return;
+  start = performance.now();
+  if (!turnQueued) {
+    turnQueued = true;
+    macrotask(turn);
+  }
+}
+
+/** True when this macrotask already did a budget's worth of inline work. */
+export function overBudget(): boolean {
+  return start >= 0 && performance.now() - start > BUDGET_MS;
+}
+
+/** Called from a macrotask (the parked wait's result): a fresh budget. */
+export function turned(): void {
+  start = -1;
+}
