@@ -18,6 +18,7 @@ import {
 
 const WORKERS = 4;
 const TOTAL = Number(Deno.env.get("VB_WORKER_BUFFERS") ?? 1_000_000);
+const DEADLINE_S = 300;
 
 interface Report {
   id: number;
@@ -60,12 +61,34 @@ Deno.test(`${WORKERS} Workers hand ${TOTAL} buffers around; nothing is lost`, as
   // While Workers hold it attached, the pool cannot close.
   await new Promise((r) => setTimeout(r, 50));
   if (pool.stats().attachedViews > 0) assert.throws(() => pool.close(), PoolBusyError);
-  const done = await Promise.all(reports);
-  workers.forEach((w) => w.terminate());
+  // Bound for a hang (a release that never reaches its owner leaves a Worker
+  // polling a full arena, a lost "released" leaves it waiting): 8-20 s on a
+  // shared 2-core machine, also with two CPU hogs beside it; 300 s means
+  // something is stuck, not slow.
+  const reported = new Set<number>();
+  reports.forEach((r, id) => r.then(() => reported.add(id), () => {}));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const missing = workers.map((_, id) => id).filter((id) => !reported.has(id));
+      const msg = `Workers ${missing.join(", ")} did not report within ${DEADLINE_S} s`;
+      // Printed too: the pool's disposal (still attached) wraps the error.
+      console.error(msg);
+      reject(new Error(msg));
+    }, DEADLINE_S * 1000);
+  });
+  let done: Report[];
+  try {
+    done = await Promise.race([Promise.all(reports), deadline]);
+  } finally {
+    clearTimeout(timer);
+    workers.forEach((w) => w.terminate());
+  }
   let sent = 0, received = 0, verified = 0;
   for (const r of done) {
     assert.equal(r.bad, 0, `worker ${r.id}: ${r.bad} buffers arrived damaged`);
-    assert.equal(r.held, 0);
+    // Read after the next Worker said it released every buffer we sent it.
+    assert.equal(r.held, 0, `worker ${r.id}: ${r.held} buffers of its arena still live at the end`);
     sent += r.sent, received += r.received, verified += r.verified;
   }
   assert.equal(sent, per * WORKERS);
