@@ -195,3 +195,77 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "review16 D1: a connection holding its received blocks stops at its share (multishot-sized share); the others keep flowing",
+  fn: async () => {
+    using ring = new Ring({ entries: 256 });
+    const pool = HybridPool.create({ classes: [{ size: 4 * KiB, count: 512 }], registrar: ring });
+    const group = ring.provideBuffers(pool, { size: 4 * KiB, count: 256 }); // default share 64
+    const per = group.perConnection;
+    assert.ok(per >= 32 && per < 256, `share ${per}`);
+    using l = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
+    const pair = async () => {
+      const a = l.accept();
+      const p = await Deno.connect({ hostname: "127.0.0.1", port: l.addr.port });
+      return { p, c: await within(a, 5000, "accept") };
+    };
+    const hog = await pair();
+    const others = [await pair(), await pair(), await pair()];
+    const held: FixedBuf[] = [];
+    try {
+      const hogW = (async () => {
+        for (let i = 0; i < 64; i++) await hog.p.write(new Uint8Array(16 * KiB));
+      })().catch(() => {});
+      const hogR = (async () => {
+        try {
+          for (;;) {
+            const b = await hog.c.recv();
+            if (!b) break;
+            held.push(b);
+          }
+        } catch { /* closed */ }
+      })();
+      await sleep(300);
+      assert.ok(held.length <= per, `the hog holds ${held.length} blocks, share ${per}`);
+      const got = [0, 0, 0];
+      await Promise.all(others.map(async ({ p, c }, k) => {
+        const wr = (async () => {
+          for (let i = 0; i < 16; i++) await p.write(new Uint8Array(8 * KiB));
+        })();
+        while (got[k] < 128 * KiB) {
+          const b = await within(c.recv(), 3000, `recv on connection ${k}`);
+          if (!b) break;
+          got[k] += b.length;
+          b.release();
+        }
+        await wr;
+      }));
+      assert.deepEqual(got, [128 * KiB, 128 * KiB, 128 * KiB]);
+      assert.ok(held.length <= per, `the hog holds ${held.length} blocks, share ${per}`);
+      // Releasing lets the hog have the rest, in order.
+      let hogBytes = 0;
+      for (const b of held.splice(0)) {
+        hogBytes += b.length;
+        b.release();
+      }
+      hog.c.close();
+      await within(hogR, 3000, "hog reader ends");
+      for (const b of held.splice(0)) b.release();
+      hog.p.close();
+      await hogW;
+      assert.ok(hogBytes > 0);
+    } finally {
+      for (const b of held) b.release();
+      for (const { p, c } of others) {
+        c.close();
+        p.close();
+      }
+      hog.c.close();
+      try {
+        hog.p.close();
+      } catch { /* closed */ }
+    }
+  },
+});

@@ -43,11 +43,10 @@ export interface ProvideBuffersOptions {
   /** Number of blocks: a power of two from 1 to 32768. */
   count: number;
   /** Blocks one connection may hold (received and not released) before it
-   * stops receiving. Default max(2, count / 4), at most count. A share of
-   * 32 or more (or the whole group) uses a multishot recv, which may
-   * overshoot by one burst of the kernel's inline retries (up to 32 blocks
-   * per wake-up) before it is cancelled; smaller shares use single-shot
-   * receives and are exact. */
+   * stops receiving. Default max(2, count / 4), at most count. Exact: a
+   * share smaller than the group uses single-shot receives (a multishot
+   * recv cannot be bounded: one burst can take the whole group); a share
+   * of the whole group uses a multishot recv, ended by ENOBUFS. */
   perConnection?: number;
 }
 

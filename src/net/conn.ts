@@ -93,7 +93,6 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #started = false;
   #armedUd = -1;
   #armedBid = -1;
-  #cancelling = false;
   #ended = false;
   #queue: Item[] = [];
   #head = 0;
@@ -445,13 +444,12 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     const fd = this.#fd;
     let rc: number;
     if (this.#groupObj!.mode === "ring") {
-      // A multishot recv takes blocks as fast as data arrives (the kernel
-      // retries inline up to 32 times per wake-up on 6.8+) before a cancel
-      // can land, so it can overshoot the share by a burst. Small shares
-      // use single-shot receives instead: one block each, a hard limit.
-      const multi = features(ring).multishotRecv && (per >= this.#groupObj!.count || per >= 32)
-        ? 1
-        : 0;
+      // A multishot recv takes blocks as fast as data arrives (a burst
+      // already in the socket takes the whole group before any CQE is
+      // seen), so no cancel can bound it: it is used only when the share
+      // is the whole group (the dry ring ends it: ENOBUFS). Any smaller
+      // share uses single-shot receives, one block each: a hard limit.
+      const multi = features(ring).multishotRecv && this.#multishotRoom(per) ? 1 : 0;
       const bgid = this.#groupObj!.groupId;
       rc = request(
         ring,
@@ -475,8 +473,13 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     if (rc < 0) return this.#push(netError(rc, "arming recv"));
     this.#armedUd = rc;
-    this.#cancelling = false;
     g.armStart();
+  }
+
+  /** Whether a multishot recv may be armed: only when this connection's
+   * share is the whole group. */
+  #multishotRoom(per: number): boolean {
+    return per >= this.#groupObj!.count;
   }
 
   #onRecv = (res: number, flags: number, closed: boolean): void => {
@@ -510,13 +513,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
       this.#held++;
       if (this.#reqs.closed) buf.release();
       else this.#push(buf);
-      // Back-pressure: this connection has its share; stop the multishot
-      // (with a share of the whole group, the dry ring ends it: ENOBUFS).
-      const per = this.#groupObj!.perConnection;
-      if (more && this.#held >= per && per < this.#groupObj!.count && !this.#cancelling) {
-        this.#cancelling = true;
-        cancel(this.#ring, this.#armedUd);
-      }
+      // Back-pressure: a share smaller than the group is received with
+      // single-shot recvs (#arm re-arms only below the share); a multishot
+      // has the whole group, and the dry ring ends it (ENOBUFS).
     } else if (res === 0) {
       this.#ended = true;
       this.#push(null);
