@@ -93,6 +93,20 @@ struct io_uring_sqe *vb_ring_sqe(vb_ring *r) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
     if (!sqe) {
         io_uring_submit(&r->uring);
+        r->auto_submits++;
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    /* SQPOLL: the submit above only published the entries (and woke the
+     * kernel thread); the SQ stays full until that thread takes them, a
+     * few microseconds later.  Wait for room instead of refusing, bounded
+     * (~1 s) so a kernel thread that never consumes cannot hang the caller. */
+    for (int i = 0; !sqe && r->sqpoll && i < 100000; i++) {
+        if (io_uring_sq_space_left(&r->uring) == 0) {
+            struct timespec ts = {0, 10000}; /* 10 us */
+            nanosleep(&ts, 0);
+            io_uring_submit(&r->uring); /* wakes the thread if it went idle */
+            r->auto_submits++;
+        }
         sqe = io_uring_get_sqe(&r->uring);
     }
     return sqe;
@@ -189,6 +203,8 @@ int32_t vb_ring_submit(vb_ring *r) {
     }
     return total;
 }
+
+uint32_t vb_ring_auto_submits(vb_ring *r) { return r->auto_submits; }
 
 uint32_t vb_ring_sq_ready(vb_ring *r) {
     /* With SQPOLL the kernel thread takes flushed SQEs later: what is not

@@ -30,6 +30,7 @@ struct vb_ring {
      * kernel's SQ head, how many SQEs are still the kernel's. */
     uint32_t finals;
     int sqpoll; /* IORING_SETUP_SQPOLL: a kernel thread consumes the SQ */
+    uint32_t auto_submits; /* io_uring_submit calls made by vb_ring_sqe (SQ full) */
     struct vb_ring *next_in_waiter;
 };
 

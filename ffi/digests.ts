@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "874dc6139b9a162d61a22e9b7be53d2b1c4be5a362042f080ff5097693f2897b",
-  "aarch64-linux": "03270849e1c7230908de98787117a7ebdd9f243084393ea5dbd753df8475d9bf",
+  "x86_64-linux": "eb043c630fa4772d7025b3cb74a74f8b4acb8a9ad614a27db7fd99909b9d4367",
+  "aarch64-linux": "9aeec193a6a18c5af0187bc3e43e69913f9b93956fce4286225e66dc915467ee",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 17;
+export const ABI_VERSION = 18;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -64,6 +64,7 @@ export const symbols = {
   },
   vb_ring_submit: { parameters: ["pointer"], result: "i32" },
   vb_ring_sq_ready: { parameters: ["pointer"], result: "u32" },
+  vb_ring_auto_submits: { parameters: ["pointer"], result: "u32" },
   vb_ring_arm: { parameters: ["pointer"], result: "void" },
   // The one blocking call: runs on a helper thread, at most one at a time.
   vb_ring_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },

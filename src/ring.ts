@@ -112,7 +112,8 @@ export interface RingStats {
   submitted: number;
   /** Requests completed (settled). */
   completed: number;
-  /** io_uring_submit calls: one per tick with new requests. */
+  /** io_uring_submit calls: one per tick with new requests, plus those
+   * made because the SQ filled up (more requests in a tick than `entries`). */
   submitCalls: number;
   /** Times the helper thread woke JavaScript up. */
   wakeups: number;
@@ -242,6 +243,8 @@ export class Ring implements Disposable {
   #submitted = 0;
   #completed = 0;
   #submitCalls = 0;
+  /** C's own submits (SQ full), as of close(). */
+  #autoSubmitsAtClose = 0;
   #wakeups = 0;
   /** Slots of the registered-buffer table. */
   readonly bufferSlots: number;
@@ -485,11 +488,16 @@ export class Ring implements Disposable {
   }
 
   /** Counters of the completion path (wake-ups per completion, batching). */
+  #autoSubmits(): number {
+    const ptr = this.#ptr;
+    return ptr === null ? this.#autoSubmitsAtClose : this.#sym.vb_ring_auto_submits(ptr);
+  }
+
   stats(): RingStats {
     return {
       submitted: this.#submitted,
       completed: this.#completed,
-      submitCalls: this.#submitCalls,
+      submitCalls: this.#submitCalls + this.#autoSubmits(),
       wakeups: this.#wakeups,
       inFlight: this.#inFlight,
     };
@@ -536,6 +544,7 @@ export class Ring implements Disposable {
     }
     this.#ptr = null;
     this.#waiter.detach(this.#client);
+    this.#autoSubmitsAtClose = this.#sym.vb_ring_auto_submits(ptr);
     this.#sym.vb_ring_destroy(ptr);
     // What is left never ran (unsent) or, if reaping failed, may still be
     // running in the kernel: its buffers stay busy (never released under
@@ -1034,10 +1043,12 @@ function ioError(code: number, p: Req): IoError {
   } else if (name === "EFAULT") {
     hint = " (the memory is not inside the registered buffer named by bufIndex)";
   }
+  // EBUSY from a ring is its own (the C core's text for it is the pool's).
+  const text = name === "EBUSY"
+    ? "the ring's submission queue stayed full (the kernel did not take the queued requests)"
+    : describe(code);
   return new IoError(
-    `${verb} of ${length} bytes at offset ${offset} on fd ${fd} failed: ${name}: ${
-      describe(code)
-    }${hint}`,
+    `${verb} of ${length} bytes at offset ${offset} on fd ${fd} failed: ${name}: ${text}${hint}`,
     -code,
     name,
   );

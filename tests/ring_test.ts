@@ -111,7 +111,9 @@ Deno.test("64+ concurrent reads all complete with the right data, batched", asyn
   const s = ring.stats();
   assert.equal(s.completed, 128);
   assert.equal(s.inFlight, 0);
-  assert.ok(s.submitCalls <= 2, `one submit per tick, got ${s.submitCalls}`);
+  // One submit for the tick, plus one each time the 32-entry SQ filled up
+  // (C submits then; counted since review 14 D3): 128 / 32 + 1.
+  assert.ok(s.submitCalls <= 5, `one submit per tick + per full SQ, got ${s.submitCalls}`);
   assert.equal(pool.stats().liveBuffers, 0);
 });
 

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 17u
+#define VB_ABI_VERSION 18u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -403,6 +403,9 @@ VB_API int32_t vb_ring_prep(vb_ring *ring, uint32_t op, int32_t fd, uint8_t *buf
 VB_API int32_t vb_ring_submit(vb_ring *ring);
 /* Requests prepared and not yet submitted. */
 VB_API uint32_t vb_ring_sq_ready(vb_ring *ring);
+/* io_uring_submit calls the C side made by itself because the SQ was full
+ * (inside a prep), for the ring's submit-call statistics. */
+VB_API uint32_t vb_ring_auto_submits(vb_ring *ring);
 /* Announces one coming vb_ring_wait call (call it on the submitting thread,
  * before handing the wait to another thread) so destroy can wait for it. */
 VB_API void vb_ring_arm(vb_ring *ring);
