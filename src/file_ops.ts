@@ -142,11 +142,17 @@ class FileReq {
   ) {}
 }
 
-/** Per ring: the request the next one links to, and whether its SQE is
- * still in the SQ, corked (a chain being built in this synchronous run). */
+/** Per ring: the request the next one links to (`tail`), and the kernel
+ * chain being built in this synchronous run, if any (`open`: corked, its
+ * SQEs still in the SQ; `last`: the request whose SQE ends it). The two are
+ * not always the same request: a request linked in JS earlier, sent when its
+ * predecessor completes, opens a chain of its own while `tail` may be
+ * another request still in flight. Only a request linked to `last` may
+ * continue the chain in the kernel. */
 interface Chain {
   tail: FileReq | null;
   open: boolean;
+  last: FileReq | null;
   gen: number;
 }
 
@@ -160,7 +166,7 @@ let preparing = false;
 function chainOf(ring: Ring): Chain {
   let c = chains.get(ring);
   if (c === undefined) {
-    c = { tail: null, open: false, gen: 0 };
+    c = { tail: null, open: false, last: null, gen: 0 };
     chains.set(ring, c);
   }
   return c;
@@ -190,6 +196,7 @@ export function closeChain(ring: Ring): void {
   const c = chains.get(ring);
   if (c === undefined || !c.open) return;
   c.open = false;
+  c.last = null;
   openChains--;
   ring[kCork](-1);
   ring.submit();
@@ -239,7 +246,9 @@ function request(
       signal.addEventListener("abort", r.onAbort, { once: true });
     }
     if (pred === null) send(r, false);
-    else if (pred.state === IN_KERNEL && chain.open && canContinue(ring, r)) send(r, true);
+    else if (
+      pred.state === IN_KERNEL && chain.open && chain.last === pred && canContinue(ring, r)
+    ) send(r, true);
     else if (pred.state === SETTLED) {
       if (pred.ok) send(r, false);
       else failLinked(r, pred);
@@ -332,11 +341,15 @@ function send(r: FileReq, continuing: boolean): void {
   } finally {
     if (cork) ring[kCork](-1);
   }
-  // r ends the chain it continued: the chain is complete, submit may go.
-  if (chain.open && !r.link && r.state === IN_KERNEL) {
-    chain.open = false;
-    openChains--;
-    ring[kCork](-1);
+  if (chain.open && r.state === IN_KERNEL) {
+    if (r.link) chain.last = r; // the next request linked to r may follow it
+    else {
+      // r ends the chain it continued: the chain is complete, submit may go.
+      chain.open = false;
+      chain.last = null;
+      openChains--;
+      ring[kCork](-1);
+    }
   }
 }
 

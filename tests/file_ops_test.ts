@@ -8,46 +8,13 @@
 import assert from "node:assert/strict";
 import { BuddyPool, HybridPool, IoError, openFile, Ring, RingClosedError } from "../mod.ts";
 import { forceTruncateFallback } from "../src/file_ops.ts";
+import { pipe, put, within } from "./helpers.ts";
 
 const KiB = 1024;
 const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 let fileNo = 0;
 const scratch = () => `${dir}/ops${fileNo++}.bin`;
-
-const libc = Deno.dlopen("libc.so.6", {
-  pipe: { parameters: ["buffer"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-});
-
-/** A pipe: [read end, write end]; closed at the end of the scope. */
-function pipe(): { r: number; w: number; [Symbol.dispose](): void } {
-  const fds = new Int32Array(2);
-  assert.equal(libc.symbols.pipe(fds), 0);
-  return {
-    r: fds[0],
-    w: fds[1],
-    [Symbol.dispose]() {
-      libc.symbols.close(fds[0]);
-      libc.symbols.close(fds[1]);
-    },
-  };
-}
-
-function put(fd: number, text: string): void {
-  const b = new TextEncoder().encode(text);
-  assert.equal(Number(libc.symbols.write(fd, b, BigInt(b.length))), b.length);
-}
-
-/** Rejects if `p` has not settled within `ms` (nothing may hang). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`${what}: not settled within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 const isErrno = (name: string) => (e: unknown) => e instanceof IoError && e.errnoName === name;
 
