@@ -487,12 +487,13 @@ export class Ring implements Disposable {
     return this.#submitted - before;
   }
 
-  /** Counters of the completion path (wake-ups per completion, batching). */
+  /** Submits C made by itself when the SQ filled (counted in submitCalls). */
   #autoSubmits(): number {
     const ptr = this.#ptr;
     return ptr === null ? this.#autoSubmitsAtClose : this.#sym.vb_ring_auto_submits(ptr);
   }
 
+  /** Counters of the completion path (wake-ups per completion, batching). */
   stats(): RingStats {
     return {
       submitted: this.#submitted,
