@@ -23,6 +23,7 @@
  *
  * fio is optional (apt-get install fio); without it those cells are skipped.
  */
+import { runFio } from "./fio.ts";
 import { BuddyPool, openFile, Ring } from "../mod.ts";
 
 const args = Deno.args;
@@ -148,9 +149,7 @@ async function denoCell(group: number, round: number): Promise<Cell> {
   }
 }
 
-let fioMissing = false;
 async function fioCell(direct: boolean, group: number, round: number): Promise<Cell | null> {
-  if (fioMissing) return null;
   const path = await freshPath();
   const fioArgs = [
     "--name=durable",
@@ -165,19 +164,13 @@ async function fioCell(direct: boolean, group: number, round: number): Promise<C
     "--fallocate=none",
     "--output-format=json",
   ];
-  let out;
+  let job;
   try {
-    out = await new Deno.Command("fio", { args: fioArgs, stdout: "piped", stderr: "piped" })
-      .output();
-  } catch {
-    fioMissing = true;
-    console.error("fio not installed: fio cells skipped (apt-get install fio)");
-    return null;
+    job = await runFio(fioArgs);
   } finally {
     await Deno.remove(path).catch(() => {});
   }
-  if (!out.success) throw new Error(`fio failed: ${new TextDecoder().decode(out.stderr)}`);
-  const job = JSON.parse(new TextDecoder().decode(out.stdout)).jobs[0];
+  if (job === null) return null;
   const iops: number = job.write.iops;
   const p50 = (lat: { percentile?: Record<string, number> }) =>
     (lat.percentile?.["50.000000"] ?? 0) / 1e6;

@@ -11,6 +11,7 @@
  * with a message. CPU time per GiB is process CPU (user + system, all
  * threads) divided by the bytes moved.
  */
+import { runFio } from "./fio.ts";
 import process from "node:process";
 import { BuddyPool, type FixedBuf, HybridPool, openFile, Ring } from "../mod.ts";
 
@@ -152,9 +153,7 @@ async function dropCache(path: string): Promise<void> {
   }).output();
 }
 
-let fioMissing = false;
 async function fioRun(w: Workload, fixed: boolean, path: string): Promise<Result | null> {
-  if (fioMissing) return null;
   const { bs, qd } = WORKLOADS[w];
   const fioArgs = [
     "--name=veloq",
@@ -169,17 +168,8 @@ async function fioRun(w: Workload, fixed: boolean, path: string): Promise<Result
   ];
   if (w === "rand") fioArgs.push(`--number_ios=${RANDOM_OPS}`, "--randrepeat=1");
   if (fixed) fioArgs.push("--fixedbufs");
-  let out;
-  try {
-    out = await new Deno.Command("fio", { args: fioArgs, stdout: "piped", stderr: "piped" })
-      .output();
-  } catch {
-    fioMissing = true;
-    console.log("fio not installed: fio rows skipped (apt-get install fio)");
-    return null;
-  }
-  if (!out.success) throw new Error(`fio failed: ${new TextDecoder().decode(out.stderr)}`);
-  const job = JSON.parse(new TextDecoder().decode(out.stdout)).jobs[0];
+  const job = await runFio(fioArgs);
+  if (job === null) return null;
   const secs = job.read.runtime / 1000;
   const cpu = (job.usr_cpu + job.sys_cpu) / 100 * secs;
   const bytes = job.read.io_bytes;

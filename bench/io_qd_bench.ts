@@ -10,6 +10,7 @@
  *   flock /tmp/veloq-bench.lock deno task bench:io-qd [--size 512MiB] [--rounds 5]
  *     [--ops 100000] [--file PATH] [--json bench/results/io_qd.json]
  */
+import { runFio } from "./fio.ts";
 import process from "node:process";
 import { HybridPool, openFile, Ring } from "../mod.ts";
 import { threadWaiter } from "../src/thread_waiter.ts";
@@ -117,9 +118,8 @@ async function fio(path: string, bs: number, qd: number, seq: boolean): Promise<
     "--output-format=json",
   ];
   if (!seq) a.push(`--number_ios=${ops}`, "--randrepeat=1");
-  const out = await new Deno.Command("fio", { args: a, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`fio failed: ${new TextDecoder().decode(out.stderr)}`);
-  const job = JSON.parse(new TextDecoder().decode(out.stdout)).jobs[0];
+  const job = await runFio(a);
+  if (job === null) throw new Error("io_qd_bench compares with fio: apt-get install fio");
   const secs = job.read.runtime / 1000;
   const c = (job.usr_cpu + job.sys_cpu) / 100 * secs;
   return {
