@@ -318,10 +318,7 @@ export class Ring implements Disposable {
     fileOffset: number,
     options?: number | ReadWriteOptions,
   ): Promise<number> {
-    if ((typeof options === "object" && options !== null) || fileOps.linkPending(this)) {
-      return fileOps.readWrite(this, Op.READ, file, buf, fileOffset, rwOptions(options));
-    }
-    return this.#bufRequest(Op.READ, file, buf, fileOffset, options);
+    return this.#readWrite(Op.READ, file, buf, fileOffset, options);
   }
 
   /** Writes the first `length` bytes of `buf` (default its capacity) to
@@ -336,10 +333,22 @@ export class Ring implements Disposable {
     fileOffset: number,
     options?: number | ReadWriteOptions,
   ): Promise<number> {
+    return this.#readWrite(Op.WRITE, file, buf, fileOffset, options);
+  }
+
+  /** read/write: request options or a pending link go through the file ops;
+   * a plain request takes the fast path. */
+  #readWrite(
+    op: typeof Op.READ | typeof Op.WRITE,
+    file: RingFile,
+    buf: FixedBuf,
+    fileOffset: number,
+    options: number | ReadWriteOptions | undefined,
+  ): Promise<number> {
     if ((typeof options === "object" && options !== null) || fileOps.linkPending(this)) {
-      return fileOps.readWrite(this, Op.WRITE, file, buf, fileOffset, rwOptions(options));
+      return fileOps.readWrite(this, op, file, buf, fileOffset, rwOptions(options));
     }
-    return this.#bufRequest(Op.WRITE, file, buf, fileOffset, options);
+    return this.#bufRequest(op, file, buf, fileOffset, options);
   }
 
   /**
