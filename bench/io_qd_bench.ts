@@ -9,6 +9,7 @@
  *
  *   flock /tmp/veloq-bench.lock deno task bench:io-qd [--size 512MiB] [--rounds 5]
  *     [--ops 100000] [--file PATH] [--json bench/results/io_qd.json]
+ *     [--only "QD32"] (rows whose label contains it; no copy rows then)
  */
 import { runFio } from "./fio.ts";
 import process from "node:process";
@@ -29,6 +30,7 @@ const SIZE = parseSize(opt("--size", "512MiB"));
 const ROUNDS = Number(opt("--rounds", "5"));
 const OPS = Number(opt("--ops", "100000"));
 const JSON_OUT = opt("--json", "");
+const ONLY = opt("--only", "");
 const QDS = [1, 8, 32, 128];
 const COPY_BS = 64 * 1024, COPY_QD = 32;
 
@@ -91,7 +93,8 @@ async function ringRead(path: string, bs: number, qd: number, seq: boolean): Pro
   }));
   const secs = (performance.now() - t0) / 1000, c = cpu() - c0;
   const w1 = threadWaiter().spinStats();
-  const wakes = w1.wakeups - w0.wakeups, hits = w1.hits - w0.hits;
+  const wakes = w1.wakeups - w0.wakeups;
+  const hits = w1.hits + w1.blockHits - w0.hits - w0.blockHits;
   bufs.forEach((b) => b.release());
   return {
     iops: ops / secs,
@@ -205,7 +208,7 @@ async function main() {
     const rows = [
       ...QDS.map((qd) => ({ label: `random 4 KiB QD${qd}`, bs: 4096, qd, seq: false })),
       { label: "sequential 128 KiB QD16", bs: 128 * 1024, qd: 16, seq: true },
-    ];
+    ].filter((row) => row.label.includes(ONLY));
     const per: Record<string, { ring: Run[]; fio: Run[] }> = {};
     const copies: { await: CopyRun[]; callback: CopyRun[] } = { await: [], callback: [] };
     for (let r = 0; r < ROUNDS; r++) {
@@ -228,6 +231,7 @@ async function main() {
           } us`,
         );
       }
+      if (ONLY) continue;
       const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
       for (const s of order) copies[s].push(await copy(path, dst, s));
       const a = copies.await.at(-1)!, c = copies.callback.at(-1)!;
@@ -264,7 +268,7 @@ async function main() {
           deliveryUs: med(p.ring.map((x) => x.deliveryUs!)),
         };
       }),
-      copy: {
+      copy: ONLY ? null : {
         blockSize: COPY_BS,
         qd: COPY_QD,
         awaitMiBs: med(copies.await.map((x) => x.bytesPerSec)) / MiB,

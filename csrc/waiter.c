@@ -24,6 +24,7 @@
  *   the helper's last touch of the waiter is its release-decrement, so
  *   vb_waiter_shutdown may free the waiter once it reads 0 (acquire).
  */
+#define _GNU_SOURCE /* ppoll: a microsecond timeout */
 #include "ring_internal.h"
 
 #include "veloq_buffer.h"
@@ -132,17 +133,23 @@ void vb_waiter_arm(vb_waiter *w) { atomic_fetch_add_explicit(&w->armed, 1, memor
 
 /* A ring has CQEs to reap, or overflowed ones to flush in.  The indexes
  * are the kernel's and the owning thread's: read them atomically. */
-static int ring_ready(vb_ring *r) {
+static int ring_ready(vb_ring *r, int owner) {
     unsigned tail = __atomic_load_n(r->uring.cq.ktail, __ATOMIC_ACQUIRE);
     unsigned head = __atomic_load_n(r->uring.cq.khead, __ATOMIC_RELAXED);
     if (tail != head) return 1;
-    return (__atomic_load_n(r->uring.sq.kflags, __ATOMIC_RELAXED) & IORING_SQ_CQ_OVERFLOW) != 0;
+    /* Overflowed CQEs; for the owning thread also task work the kernel
+     * deferred to it (COOP_TASKRUN): its reap enters the kernel and runs it.
+     * Not for the helper: the kernel wakes a sleeping owner for that work
+     * itself, and an owner that runs does it at its next syscall, so the
+     * flag would only end a parked wait at once, again and again. */
+    unsigned flags = __atomic_load_n(r->uring.sq.kflags, __ATOMIC_RELAXED);
+    return (flags & (IORING_SQ_CQ_OVERFLOW | (owner ? IORING_SQ_TASKRUN : 0))) != 0;
 }
 
-static int any_ready(vb_waiter *w) {
+static int any_ready(vb_waiter *w, int owner) {
     int ready = 0;
     pthread_mutex_lock(&w->lock);
-    for (vb_ring *r = w->rings; r && !ready; r = r->next_in_waiter) ready = ring_ready(r);
+    for (vb_ring *r = w->rings; r && !ready; r = r->next_in_waiter) ready = ring_ready(r, owner);
     pthread_mutex_unlock(&w->lock);
     return ready;
 }
@@ -151,7 +158,7 @@ int32_t vb_waiter_spin(vb_waiter *w, uint32_t max_us) {
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (any_ready(w)) return 1;
+        if (any_ready(w, 1)) return 1;
         clock_gettime(CLOCK_MONOTONIC, &t);
         long long us = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
         if (us >= (long long)max_us) return 0;
@@ -161,6 +168,45 @@ int32_t vb_waiter_spin(vb_waiter *w, uint32_t max_us) {
         __asm__ volatile("yield");
 #endif
     }
+}
+
+/* The thread's only ring, when it has one and the kernel takes a timeout
+ * without an SQE (EXT_ARG, 5.11+), else 0. */
+static vb_ring *only_ring(vb_waiter *w) {
+    pthread_mutex_lock(&w->lock);
+    vb_ring *r = w->count == 1 ? w->rings : 0;
+    pthread_mutex_unlock(&w->lock);
+    return r && (r->uring.features & IORING_FEAT_EXT_ARG) && !r->sqpoll ? r : 0;
+}
+
+int32_t vb_waiter_block(vb_waiter *w, uint32_t max_us) {
+    /* The owning thread, with no helper parked (the binding parks one only
+     * after this returned): emptying the eventfd races with nobody. */
+    uint64_t count;
+    while (read(w->efd, &count, sizeof count) > 0) {
+    } /* EAGAIN once empty; a CQE after this raises it again (no lost wake-up) */
+    if (any_ready(w, 1)) return 1;
+    vb_ring *r = only_ring(w);
+    if (r) {
+        /* One ring: wait in io_uring_enter itself, as fio does: the kernel
+         * runs this thread's task work (the completions) inside the wait
+         * and returns with the CQEs posted, one step shorter than a wake-up
+         * through the eventfd. */
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec kts = {max_us / 1000000u, (long long)(max_us % 1000000u) * 1000};
+        int rc = io_uring_wait_cqe_timeout(&r->uring, &cqe, &kts);
+        if (rc == 0 || rc == -EINTR || rc == -ETIME) return any_ready(w, 1);
+        return rc;
+    }
+    struct timespec ts = {(time_t)(max_us / 1000000u), (long)(max_us % 1000000u) * 1000L};
+    struct pollfd pfd = {.fd = w->efd, .events = POLLIN};
+    /* EINTR: io_uring woke this (sleeping) submitter to run its task work,
+     * which posts CQEs on the way back to user space: look again. */
+    while (ppoll(&pfd, 1, &ts, 0) < 0) {
+        if (errno != EINTR) return -errno;
+        if (any_ready(w, 1)) return 1;
+    }
+    return any_ready(w, 1);
 }
 
 int32_t vb_waiter_wait(vb_waiter *w) {
@@ -174,7 +220,7 @@ int32_t vb_waiter_wait(vb_waiter *w) {
             rc = 1;
             break;
         }
-        if (any_ready(w)) break;
+        if (any_ready(w, 0)) break;
         struct pollfd pfd = {.fd = w->efd, .events = POLLIN};
         if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
             rc = -errno;

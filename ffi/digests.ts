@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "eb043c630fa4772d7025b3cb74a74f8b4acb8a9ad614a27db7fd99909b9d4367",
-  "aarch64-linux": "9aeec193a6a18c5af0187bc3e43e69913f9b93956fce4286225e66dc915467ee",
+  "x86_64-linux": "167435620562eb22be112dbb45e3ce7b852f936781067f76e675f5c8357a0e65",
+  "aarch64-linux": "942e99acaa59d092bf3d5ebdcac9ac5ba79d60ea16a50dc0304f6035ec46372a",
 };

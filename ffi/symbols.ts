@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 18;
+export const ABI_VERSION = 19;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -85,6 +85,8 @@ export const symbols = {
   vb_waiter_wait: { parameters: ["pointer"], result: "i32", nonblocking: true },
   vb_waiter_wake: { parameters: ["pointer"], result: "void" },
   vb_waiter_spin: { parameters: ["pointer", "u32"], result: "i32" },
+  // Blocks THIS thread (not a helper) for up to max_us: short waits only.
+  vb_waiter_block: { parameters: ["pointer", "u32"], result: "i32" },
   vb_ring_outstanding: { parameters: ["pointer"], result: "u32" },
   vb_now_ns: { parameters: [], result: "f64" },
   vb_waiter_woke_ns: { parameters: ["pointer"], result: "f64" },

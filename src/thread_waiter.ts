@@ -15,13 +15,24 @@
  */
 import { lib } from "../ffi/loader.ts";
 import { VeloqError } from "./errors.ts";
-import { turned } from "./turn_budget.ts";
+import { inlineSettled, macrotask, overBudget, turned } from "./turn_budget.ts";
 
-/** Longest poll before parking (us), and the wait length under which
- * polling is tried at all. */
+/** Longest poll (no syscall) before the other waits (us), and the recent
+ * wait length under which it is tried. */
 const SPIN_US = 100;
 
-const SPIN_RUN = 8;
+/**
+ * Longest inline wait (us): this thread blocks in the kernel itself
+ * (vb_waiter_block) instead of parking the helper, while recent waits were
+ * shorter than this. The kernel then wakes the JS thread directly, as it
+ * wakes fio in io_uring_enter, instead of waking the helper, which must
+ * then hand its result to the event loop (measured 20-100 us per wake-up
+ * on a 2-vCPU VM, `deliveryUs` below). The thread does nothing else while
+ * it blocks, so inline waits stop once the turn budget
+ * (src/turn_budget.ts, 1 ms of inline work) is spent: the event loop gets
+ * a turn (one macrotask) before the next.
+ */
+const INLINE_US = 1000;
 
 /** What the waiter asks of a ring. */
 export interface WaitClient {
@@ -29,6 +40,8 @@ export interface WaitClient {
   onWake(): boolean;
   /** True while the ring has requests in the kernel. */
   needsWait(): boolean;
+  /** False: this ring's thread never blocks inline for it (RingOptions.inlineWait). */
+  readonly inlineWait: boolean;
 }
 
 /** The thread's waiter (one per JS thread: module state is per isolate). */
@@ -43,11 +56,12 @@ export class ThreadWaiter {
   #avgWaitUs = 1e9;
   #spins = 0;
   #spinHits = 0;
+  #blocks = 0;
+  #blockHits = 0;
+  /** Rings of this thread that refuse inline waits. */
+  #noInline = 0;
+  #turnQueued = false;
   #deliveryNs = 0;
-  /** Spin hits since the last parked wait: the spin path runs entirely in
-   * microtasks, so it parks every SPIN_RUN hits to let the event loop turn
-   * (timers, sockets, other promises of the program). */
-  #spinRun = 0;
   /** Wake-ups of the parked call (all rings of the thread together). */
   wakeups = 0;
 
@@ -65,39 +79,70 @@ export class ThreadWaiter {
   /** Makes `ring` signal this waiter. Returns 0 or -errno. */
   attach(client: WaitClient, ring: Deno.PointerObject): number {
     const rc = this.#sym.vb_ring_set_waiter(ring, this.#ptr);
-    if (rc === 0) this.#clients.add(client);
+    if (rc === 0) {
+      this.#clients.add(client);
+      if (!client.inlineWait) this.#noInline++;
+    }
     return rc;
   }
 
   /** Forgets a ring that is closing (before it is destroyed). A parked wait
    * that no ring needs any more is woken, so nothing stays parked. */
   detach(client: WaitClient): void {
-    this.#clients.delete(client);
+    if (this.#clients.delete(client) && !client.inlineWait) this.#noInline--;
     if (this.#parked && !this.#anyNeeds()) this.#sym.vb_waiter_wake(this.#ptr);
   }
 
-  /** A ring has requests in the kernel: make sure the wait is parked. */
+  /** A ring has requests in the kernel: wait for them, inline while waits
+   * are short (a poll, then a bounded block in the kernel), else parked. */
   need(): void {
-    if (this.#parked || this.#spinQueued) return;
-    // Completions due within a few microseconds (recent waits were short):
-    // poll for them instead of paying the parked call's wake-up (~20-50 us
-    // from CQE to JS). Bounded, and only while waits stay that short.
-    if (this.#avgWaitUs < SPIN_US && this.#spinRun < SPIN_RUN) {
-      this.#spins++;
-      if (this.#sym.vb_waiter_spin(this.#ptr, SPIN_US) === 1) {
-        this.#spinHits++;
-        this.#spinRun++;
-        this.#avgWaitUs *= 0.75; // still short
-        this.#spinQueued = true;
-        queueMicrotask(this.#onSpin);
-        return;
-      }
-      this.#avgWaitUs = SPIN_US * 4; // missed: park, and measure again
+    if (this.#parked || this.#spinQueued || this.#turnQueued) return;
+    if (this.#avgWaitUs < INLINE_US && this.#noInline === 0) {
+      // Inline work since the event loop last turned is over budget: let
+      // it turn (timers, sockets, other promises), then wait again.
+      if (overBudget()) return this.#turnThenNeed();
+      if (this.#waitInline()) return;
     }
     this.#parkedAt = performance.now();
     this.#parked = true;
     this.#sym.vb_waiter_arm(this.#ptr);
     this.#sym.vb_waiter_wait(this.#ptr).then(this.#onWake);
+  }
+
+  /** Waits on this thread: true when a completion arrived (drained in a
+   * microtask), false when the wait should be parked instead. */
+  #waitInline(): boolean {
+    const t0 = performance.now();
+    let hit = false;
+    if (this.#avgWaitUs < SPIN_US) {
+      this.#spins++;
+      hit = this.#sym.vb_waiter_spin(this.#ptr, SPIN_US) === 1;
+      if (hit) this.#spinHits++;
+    }
+    if (!hit) {
+      this.#blocks++;
+      const us = Math.min(INLINE_US, Math.max(250, Math.ceil(4 * this.#avgWaitUs)));
+      hit = this.#sym.vb_waiter_block(this.#ptr, us) === 1;
+      if (hit) this.#blockHits++;
+    }
+    if (!hit) {
+      this.#avgWaitUs = INLINE_US * 4; // longer than that: park, and measure again
+      return false;
+    }
+    this.#avgWaitUs = this.#avgWaitUs * 0.5 + (performance.now() - t0) * 500;
+    inlineSettled(); // counts toward the turn budget
+    this.#spinQueued = true;
+    queueMicrotask(this.#onSpin);
+    return true;
+  }
+
+  #turnThenNeed(): void {
+    this.#turnQueued = true;
+    macrotask(() => {
+      this.#turnQueued = false;
+      turned();
+      if (this.#anyNeeds()) this.need();
+    });
   }
 
   /** True while the one wait is parked. */
@@ -117,7 +162,6 @@ export class ThreadWaiter {
 
   #onWake = (rc: number): void => {
     this.#parked = false;
-    this.#spinRun = 0;
     turned(); // a macrotask: the inline budget starts again
     this.wakeups++;
     const us = (performance.now() - this.#parkedAt) * 1000;
@@ -139,13 +183,23 @@ export class ThreadWaiter {
     else this.need();
   }
 
-  /** Spin statistics: polls tried, and polls that found a completion;
+  /** Wait statistics: polls tried and polls that found a completion,
+   * inline blocks tried and blocks that ended with a completion;
    * mean delivery time of a parked wait's result (helper thread back from
    * the kernel until this thread's handler runs), in microseconds. */
-  spinStats(): { spins: number; hits: number; wakeups: number; deliveryUs: number } {
+  spinStats(): {
+    spins: number;
+    hits: number;
+    blocks: number;
+    blockHits: number;
+    wakeups: number;
+    deliveryUs: number;
+  } {
     return {
       spins: this.#spins,
       hits: this.#spinHits,
+      blocks: this.#blocks,
+      blockHits: this.#blockHits,
       wakeups: this.wakeups,
       deliveryUs: this.wakeups ? this.#deliveryNs / this.wakeups / 1000 : 0,
     };

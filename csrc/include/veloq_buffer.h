@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 18u
+#define VB_ABI_VERSION 19u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -468,6 +468,14 @@ VB_API int32_t vb_waiter_wait(vb_waiter *waiter);
  * max_us microseconds; 1 as soon as one has a completion ready, else 0.
  * Cheaper than a parked wait when completions are due within microseconds. */
 VB_API int32_t vb_waiter_spin(vb_waiter *waiter, uint32_t max_us);
+/* On the owning thread, while no vb_waiter_wait is parked: blocks in the
+ * kernel (ppoll on the eventfd) for up to max_us microseconds until one of
+ * the attached rings has a completion; 1 then, 0 on timeout, or -errno.
+ * The kernel wakes this thread itself, which saves the hand-over a parked
+ * wait's result takes to reach the thread (Deno: ~20-100 us per wake-up);
+ * the price is that the thread does nothing else meanwhile, so the binding
+ * uses it only while waits are short and bounds it per event-loop turn. */
+VB_API int32_t vb_waiter_block(vb_waiter *waiter, uint32_t max_us);
 /* CLOCK_MONOTONIC now, and when the last vb_waiter_wait returned, in ns:
  * their difference at the binding's wake-up handler is the cost of
  * delivering the wait's result to it (a statistic of the completion path). */

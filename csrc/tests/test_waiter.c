@@ -161,7 +161,70 @@ static void ring_quiesce_leaves_nothing_in_flight(void) {
     CHECK_RC(vb_ring_destroy(r), 0);
 }
 
+typedef struct {
+    int fd;
+    unsigned delay_ms;
+} late_write;
+
+static void *write_later(void *arg) {
+    late_write *lw = arg;
+    struct timespec ts = {0, (long)lw->delay_ms * 1000 * 1000};
+    nanosleep(&ts, 0);
+    ssize_t n = write(lw->fd, "y", 1);
+    (void)n;
+    return 0;
+}
+
+static double ms_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* vb_waiter_block on the owning thread: 0 after its timeout with nothing
+ * ready, 1 as soon as another thread's write completes a pending read, with
+ * one ring (waits in io_uring_enter) and with two (ppoll on the eventfd). */
+static void waiter_block_inline(void) {
+    SKIP_UNDER_VALGRIND(); /* the writer thread cannot run while this one blocks in the kernel */
+    vb_waiter *w;
+    REQUIRE(vb_thread_waiter(&w) == 0);
+    for (int nrings = 1; nrings <= 2; nrings++) {
+        vb_ring *rings[2];
+        int p[2];
+        static uint8_t buf[8];
+        for (int i = 0; i < nrings; i++) {
+            REQUIRE(vb_ring_create(4, 0, 0, &rings[i]) == 0);
+            CHECK_RC(vb_ring_set_waiter(rings[i], w), 0);
+        }
+        REQUIRE(pipe(p) == 0);
+        vb_ring *r = rings[nrings - 1];
+        CHECK_RC(vb_ring_prep(r, VB_OP_READ, p[0], buf, 8, -1, -1, 7), 0);
+        CHECK_EQ(vb_ring_submit(r), 1);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_EQ(vb_waiter_block(w, 3000), 0); /* 3 ms, nothing ready */
+        double waited = ms_since(&t0);
+        CHECK(waited >= 2.5 && waited < 1000);
+        late_write lw = {p[1], 20};
+        pthread_t th;
+        REQUIRE(pthread_create(&th, 0, write_later, &lw) == 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK_EQ(vb_waiter_block(w, 2000000), 1); /* up to 2 s: the write ends it */
+        CHECK(ms_since(&t0) < 1500);
+        pthread_join(th, 0);
+        CHECK_EQ(vb_ring_reap(r, 0), 1);
+        CHECK_EQ(vb_ring_completions(r)[0], 7);
+        CHECK_EQ(vb_ring_completions(r)[1], 1);
+        /* Nothing in flight: a completion already reaped does not count. */
+        CHECK_EQ(vb_waiter_block(w, 1000), 0);
+        close(p[0]);
+        close(p[1]);
+        for (int i = 0; i < nrings; i++) CHECK_RC(vb_ring_destroy(rings[i]), 0);
+    }
+}
+
 const test_case waiter_tests[] = {
+    TEST(waiter_block_inline),
     TEST(ring_quiesce_leaves_nothing_in_flight),
     TEST(waiter_many_rings_one_wait),
     TEST(ring_reap_reports_flags),

@@ -1,0 +1,124 @@
+/**
+ * Inline waits (issue 14, the random-read gap): while recent waits were
+ * short, the thread blocks in the kernel itself (vb_waiter_block) instead
+ * of parking the helper thread, bounded by the turn budget. These tests
+ * check that the path is used, that the event loop still turns (timers
+ * fire) while a disk-bound await loop waits inline, that
+ * `inlineWait: false` keeps every wait on the helper, and that a long wait
+ * is never held inline. Every loop is bounded by time.
+ */
+import assert from "node:assert/strict";
+import { HybridPool, openFile, Ring } from "../mod.ts";
+import { threadWaiter } from "../src/thread_waiter.ts";
+import { pipe, put, within } from "./helpers.ts";
+
+const dir = new URL(".", import.meta.url).pathname; // O_DIRECT works on the checkout's fs
+
+function directFile(): string {
+  const path = Deno.makeTempFileSync({ dir, prefix: ".tmp-inline-" });
+  Deno.writeFileSync(path, new Uint8Array(4 << 20).fill(9));
+  return path;
+}
+
+/** Random O_DIRECT 4 KiB reads at QD4 until `done()` or `ms` passed. */
+async function readLoop(ring: Ring, path: string, ms: number, done: () => boolean) {
+  using pool = HybridPool.create({ classes: [{ size: 4096, count: 4 }], registrar: ring });
+  using file = openFile(path, { read: true, direct: true });
+  const t0 = performance.now();
+  let n = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    using buf = pool.alloc(4096);
+    while (performance.now() - t0 < ms && !done()) {
+      const off = Math.floor(Math.random() * 1024) * 4096;
+      assert.equal(await ring.read(file, buf, off), 4096);
+      assert.equal(buf.bytes[0], 9);
+      n++;
+    }
+  }));
+  return { n, ms: performance.now() - t0 };
+}
+
+Deno.test("disk reads in an await loop wait inline, and timers still fire", async () => {
+  const path = directFile();
+  try {
+    using ring = new Ring({ entries: 16 });
+    const w0 = threadWaiter().spinStats();
+    let fired = -1, ticks = 0;
+    const t0 = performance.now();
+    const iv = setInterval(() => ticks++, 5);
+    setTimeout(() => fired = performance.now() - t0, 10);
+    // Runs until both timers had their turns (at most 3 s), then 200 ms
+    // more so the waits are measured in a steady state.
+    let until = Infinity;
+    const r = await readLoop(ring, path, 3000, () => {
+      if (fired >= 0 && ticks >= 5 && until === Infinity) until = performance.now() + 200;
+      return performance.now() > until;
+    });
+    clearInterval(iv);
+    const w1 = threadWaiter().spinStats();
+    assert(fired >= 0, `10 ms timer never fired during ${r.n} reads in ${r.ms.toFixed(0)} ms`);
+    assert(ticks >= 5, `a 5 ms interval ticked ${ticks} times in ${r.ms.toFixed(0)} ms`);
+    assert(r.ms < 2000, `the timers needed ${r.ms.toFixed(0)} ms (${r.n} reads)`);
+    const inline = w1.hits + w1.blockHits - w0.hits - w0.blockHits;
+    assert(inline > 0, `no wait was inline: ${JSON.stringify({ w0, w1 })}`);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+Deno.test("inlineWait: false keeps every wait on the helper thread", async () => {
+  const path = directFile();
+  try {
+    using ring = new Ring({ entries: 16, inlineWait: false });
+    const w0 = threadWaiter().spinStats();
+    const r = await readLoop(ring, path, 300, () => false);
+    const w1 = threadWaiter().spinStats();
+    assert(r.n > 0);
+    assert.equal(w1.blocks, w0.blocks, "blocked inline");
+    assert.equal(w1.spins, w0.spins, "polled inline");
+    assert(w1.wakeups > w0.wakeups, "no parked wait woke up");
+  } finally {
+    Deno.removeSync(path);
+  }
+  // With that ring closed, the thread may wait inline again.
+  using ring = new Ring({ entries: 8 });
+  const path2 = directFile();
+  try {
+    const w0 = threadWaiter().spinStats();
+    await readLoop(ring, path2, 300, () => false);
+    const w1 = threadWaiter().spinStats();
+    assert(w1.blocks + w1.spins > w0.blocks + w0.spins, "no inline wait after the ring closed");
+  } finally {
+    Deno.removeSync(path2);
+  }
+});
+
+Deno.test("inlineWait must be a boolean", () => {
+  assert.throws(
+    () => new Ring({ inlineWait: "yes" as unknown as boolean }),
+    (e: Error) => e instanceof TypeError && /inlineWait/.test(e.message),
+  );
+});
+
+Deno.test("a long wait is never held inline: a pending pipe read lets Deno's own I/O run", async () => {
+  using p = pipe();
+  using ring = new Ring({ entries: 8 });
+  using pool = HybridPool.create({ classes: [{ size: 4096, count: 2 }] });
+  using buf = pool.alloc(4096);
+  const path = directFile();
+  try {
+    // Short waits first (the thread's average drops), then a read that
+    // waits until data arrives 300 ms later.
+    await readLoop(ring, path, 100, () => false);
+    const pending = ring.read(p.r, buf, 0, 1);
+    const t0 = performance.now();
+    const text = await within(Deno.readTextFile(path).then((t) => t.length), 2000, "readTextFile");
+    const took = performance.now() - t0;
+    assert.equal(text, 4 << 20);
+    assert(took < 250, `Deno.readTextFile took ${took.toFixed(0)} ms behind a pending ring read`);
+    setTimeout(() => put(p.w, "x"), 300);
+    assert.equal(await within(pending, 3000, "pipe read"), 1);
+  } finally {
+    Deno.removeSync(path);
+  }
+});
