@@ -101,6 +101,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #partial: { buf: FixedBuf; off: number } | null = null;
   /** Zero-copy sends whose promise has not settled (rejected by close()). */
   readonly #zcPending = new Set<() => void>();
+  // send order: a write/send/closeWrite in flight, and the ones waiting
+  #sending = false;
+  readonly #sendQueue: (() => void)[] = [];
   readonly #user: GroupUser = {
     rearm: () => this.#arm(),
     groupClosed: () => {
@@ -177,7 +180,10 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   }
 
   /** Writes all `length` bytes of `buf` (default `buf.length`), resuming
-   * short writes; resolves to the bytes written. */
+   * short writes; resolves to the bytes written. Writes, sends and
+   * closeWrite of one connection go out in call order, also when not
+   * awaited one by one (each starts once the bytes before it are all in the
+   * socket). */
   write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
     return this.#sendAll(buf, options, false);
   }
@@ -185,7 +191,15 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   /** Like write(); with `{ zeroCopy: true }` it uses SEND_ZC (from the
    * registered buffer when `buf`'s pool is registered with this ring) and
    * settles once the kernel's notification says the memory is free. Falls
-   * back to a copying send where the kernel lacks SEND_ZC. */
+   * back to a copying send where the kernel lacks SEND_ZC.
+   *
+   * On TCP the notification comes when the peer ACKs the bytes, which a
+   * peer with nothing to send may delay (delayed ACK, ~40 ms): do not make
+   * the next receive wait for it. Writes and sends of one connection go out
+   * in call order without awaiting each other, and a send waits only until
+   * the bytes before it are in the socket (not for their notification), so
+   * `conn.send(buf, { zeroCopy: true }).finally(() => buf.release())`
+   * keeps the stream moving (examples/echo_server.ts). */
   send(buf: FixedBuf, options?: SendOptions): Promise<number> {
     const zc = options?.zeroCopy === true && features(this.#ring).sendZc;
     return this.#sendAll(buf, options, zc);
@@ -258,17 +272,27 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
   }
 
-  /** Shuts the sending side down (the peer reads end of stream). */
+  /** Shuts the sending side down (the peer reads end of stream), after
+   * the bytes of every write/send called before it. */
   async closeWrite(options?: RequestOptions): Promise<void> {
     this.#check();
     const fd = this.#fd;
-    const res = await oneShot(
-      this.#ring,
-      (p, ud) => sym().vb_net_prep_shutdown(p, fd, 1, ud),
-      options,
-      this.#reqs,
-    );
-    if (res < 0) throw netError(res, "shutdown(SHUT_WR)");
+    let turn = false;
+    try {
+      const wait = this.#takeTurn(options);
+      if (wait !== null) await wait;
+      turn = true;
+      this.#check();
+      const res = await oneShot(
+        this.#ring,
+        (p, ud) => sym().vb_net_prep_shutdown(p, fd, 1, ud),
+        options,
+        this.#reqs,
+      );
+      if (res < 0) throw netError(res, "shutdown(SHUT_WR)");
+    } finally {
+      if (turn) this.#passTurn();
+    }
   }
 
   /**
@@ -306,6 +330,53 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
 
   // --- sends ------------------------------------------------------------
 
+  /** Waits until every earlier write/send/closeWrite of this connection
+   * has all its bytes in the socket (call order is stream order: two sends
+   * in flight at once would interleave at a short write). Resolves at once
+   * when none is in flight; rejects with the abort reason / TimeoutError if
+   * the request's signal or timeout ends the wait first. The caller must
+   * call #passTurn() when its bytes are in (or it failed). */
+  #takeTurn(options: RequestOptions | undefined): Promise<void> | null {
+    if (!this.#sending) {
+      this.#sending = true;
+      return null;
+    }
+    const signal = options?.signal;
+    const timeout = options?.timeout;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const turn = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    };
+    const give = (e: Error) => {
+      const i = this.#sendQueue.indexOf(turn);
+      if (i < 0) return; // the turn came first: the request itself sees it
+      this.#sendQueue.splice(i, 1);
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    };
+    const onAbort = () => give(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (typeof timeout === "number" && timeout >= 0) {
+      timer = setTimeout(
+        () => give(new DOMException(`the request timed out after ${timeout} ms`, "TimeoutError")),
+        timeout,
+      );
+    }
+    this.#sendQueue.push(turn);
+    return promise;
+  }
+
+  /** The next queued send goes (its bytes follow the ones just queued). */
+  #passTurn(): void {
+    const next = this.#sendQueue.shift();
+    if (next === undefined) this.#sending = false;
+    else next();
+  }
+
   async #sendAll(buf: FixedBuf, options: WriteOptions | undefined, zc: boolean): Promise<number> {
     this.#check();
     const registrars = registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
@@ -316,54 +387,91 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     const index = zc && buf.bufIndex >= 0 && registrars.includes(this.#ring) ? buf.bufIndex : -1;
     buf[kBusy](1);
+    let turn = false;
+    // Zero-copy parts whose notification is still due (each keeps the
+    // buffer busy by itself until then).
+    let notifs: Promise<void>[] | null = null;
     try {
+      const wait = this.#takeTurn(options);
+      if (wait !== null) await wait;
+      turn = true;
+      this.#check(); // closed while waiting for the turn
       let off = 0;
       const fd = this.#fd;
       while (off < len) {
         const part = off === 0 && len === bytes.length ? bytes : bytes.subarray(off, len);
-        const res = zc ? await this.#sendZc(buf, part, index, options) : await oneShot(
-          this.#ring,
-          (p, ud) => sym().vb_net_prep_send(p, fd, part, part.length, 0, -1, ud),
-          options,
-          this.#reqs,
-        );
+        let res;
+        if (zc) {
+          notifs ??= [];
+          res = await this.#sendZc(buf, part, index, options, notifs);
+        } else {
+          res = await oneShot(
+            this.#ring,
+            (p, ud) => sym().vb_net_prep_send(p, fd, part, part.length, 0, -1, ud),
+            options,
+            this.#reqs,
+          );
+        }
         if (res < 0) throw netError(res, `send of ${len - off} bytes`);
         if (res === 0) throw netError(-32, `send of ${len - off} bytes (the kernel took none)`);
         off += res;
       }
+      // Every byte is in the socket: the next send may go now, while this
+      // one's zero-copy notifications (the peer's ACKs) are still due. The
+      // promise settles with the last of them.
+      turn = false;
+      this.#passTurn();
+      if (notifs !== null) await Promise.all(notifs);
       return len;
     } finally {
+      if (turn) this.#passTurn();
       buf[kBusy](-1);
     }
   }
 
-  /** One SEND_ZC: resolves after the notification (or a final result
-   * without one) with the result's byte count or -errno. The buffer stays
-   * busy (its own hold, apart from #sendAll's) until the kernel's last CQE
-   * for it: when the ring closes without it (the notification never came)
-   * the buffer stays busy for good: a leak, never reuse under the kernel.
-   * The fd is no longer named after the first CQE, so close() can close
-   * it then and reject the promise (the buffer still waits). */
+  /** One SEND_ZC: resolves with the result's byte count or -errno once the
+   * kernel has taken the bytes (its first CQE), and pushes onto `notifs` a
+   * promise that settles at the notification (the kernel's last CQE for
+   * it). The buffer stays busy (its own hold, apart from #sendAll's) until
+   * that last CQE: when the ring closes without it (the notification never
+   * came) the buffer stays busy for good: a leak, never reuse under the
+   * kernel. The fd is no longer named after the first CQE, so close() can
+   * close it then and reject the promises (the buffer still waits). */
   #sendZc(
     buf: FixedBuf,
     part: Uint8Array,
     index: number,
     options: RequestOptions | undefined,
+    notifs: Promise<void>[],
   ): Promise<number> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const fd = this.#fd;
-    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const sent = Promise.withResolvers<number>();
+    const done = Promise.withResolvers<void>();
     let result = 0;
     let ud = -1;
+    let haveResult = false;
     let settled = false;
     let named = true; // the request still names the fd
+    let why: Error | null = null; // abort reason / TimeoutError
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reportResult = (err: Error | null) => {
+      if (haveResult) return;
+      haveResult = true;
+      if (err !== null) sent.reject(err);
+      else if (why !== null && result === ECANCELED) sent.reject(why);
+      else sent.resolve(result);
+    };
     const settle = (err: Error | null) => {
+      reportResult(err);
       if (settled) return;
       settled = true;
       this.#zcPending.delete(onClose);
-      if (err) reject(err);
-      else resolve(result);
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", stop);
+      if (err) done.reject(err);
+      else done.resolve();
     };
     const onClose = () => settle(this.#reqs.closedError(result));
     buf[kBusy](1);
@@ -381,6 +489,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
               this.#reqs.finished(ud);
             }
             if (this.#reqs.closed) onClose();
+            else reportResult(null);
             return;
           }
           if (named) {
@@ -408,13 +517,20 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     this.#reqs.started(ud);
     this.#zcPending.add(onClose);
-    const stop = () => cancel(this.#ring, ud);
+    // A notification that #sendAll no longer waits for (an error in a later
+    // part) must not become an unhandled rejection.
+    done.promise.catch(() => {});
+    notifs.push(done.promise);
+    const stop = () => {
+      if (why !== null) return;
+      why = signal?.aborted
+        ? signal.reason
+        : new DOMException(`the request timed out after ${options!.timeout} ms`, "TimeoutError");
+      cancel(this.#ring, ud);
+    };
     signal?.addEventListener("abort", stop, { once: true });
-    const timer = options?.timeout !== undefined ? setTimeout(stop, options.timeout) : undefined;
-    return promise.finally(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", stop);
-    });
+    if (options?.timeout !== undefined) timer = setTimeout(stop, options.timeout);
+    return sent.promise;
   }
 
   // --- recv ---------------------------------------------------------------
