@@ -20,6 +20,7 @@ import { sizeError } from "./options.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import {
+  DoubleFreeError,
   ForeignBufferError,
   PoolBusyError,
   PoolClosedError,
@@ -302,19 +303,40 @@ export class AttachedPool implements BufPool {
   /** @ignore Internal: takes a buffer handed over from another thread. */
   adopt(t: TransferredBuf): FixedBuf {
     this.#live();
-    if (t.handle >>> HANDLE_PAGE_BITS !== this.#arena) {
-      this.#foreign.set(t.handle, t.address);
-      // (Out of memory for the mark: only a thread end would leak it.)
-      this.#sym.vb_thread_view_hold(this.#rec, t.handle, 1);
-    } else {
-      this.#heldMap[t.handle & HANDLE_PAGE_MASK] = 1;
+    // A block held here already (a second FixedBuf over it, from a re-made
+    // hand-over) is marked and counted once: the first release of the two
+    // frees it, the second is a DoubleFreeError (see kFree).
+    if (!this.#holds(t.handle)) {
+      if (t.handle >>> HANDLE_PAGE_BITS !== this.#arena) {
+        this.#foreign.set(t.handle, t.address);
+        // (Out of memory for the mark: only a thread end would leak it.)
+        this.#sym.vb_thread_view_hold(this.#rec, t.handle, 1);
+      } else {
+        this.#heldMap[t.handle & HANDLE_PAGE_MASK] = 1;
+      }
+      this.#held++;
     }
-    this.#held++;
     return new FixedBuf(kCreate, this, t.handle, t.capacity, t.bufIndex);
   }
 
-  /** @ignore Internal (BufOwner): queues a release for the C view. */
+  /** Whether this thread holds the block `handle` names: allocated or
+   * attached here, and neither released nor handed away since. Plain JS
+   * state of this thread (the held map is read by C only at this thread's
+   * end, in this thread), so asking costs no native call. */
+  #holds(handle: number): boolean {
+    return handle >>> HANDLE_PAGE_BITS === this.#arena
+      ? this.#heldMap[handle & HANDLE_PAGE_MASK] === 1
+      : this.#foreign.has(handle);
+  }
+
+  /** @ignore Internal (BufOwner): queues a release for the C view. A block
+   * this thread does not hold (released already through another FixedBuf
+   * over it, or handed away) is a DoubleFreeError here, at the release, as
+   * in the pool's owner thread, and never reaches the C core. */
   [kFree](handle: number): void {
+    // After close() (which needs nothing held) only such a second FixedBuf
+    // can still be released; the held map is gone with the view.
+    if (this.#view === null || !this.#holds(handle)) throw this.#doubleFree();
     // The thread-end mark goes first: a thread terminated between the two
     // steps then leaks one buffer instead of freeing it twice.
     const own = handle >>> HANDLE_PAGE_BITS === this.#arena;
@@ -365,6 +387,7 @@ export class AttachedPool implements BufPool {
 
   /** @ignore Internal (BufOwner): a buffer left this thread. */
   [kGone](handle: number): void {
+    if (this.#view === null || !this.#holds(handle)) return; // a second FixedBuf's
     this.#held--;
     if (handle >>> HANDLE_PAGE_BITS === this.#arena) this.#heldMap[handle & HANDLE_PAGE_MASK] = 0;
     else if (this.#foreign.delete(handle)) this.#sym.vb_thread_view_hold(this.#rec, handle, 0);
@@ -393,6 +416,14 @@ export class AttachedPool implements BufPool {
 
   #closedError(): PoolClosedError {
     return new PoolClosedError(`pool "${this.name}" is closed in this thread`);
+  }
+
+  /** Kept out of kFree so that the release stays small. */
+  #doubleFree(): DoubleFreeError {
+    return new DoubleFreeError(
+      `pool "${this.name}" (attached): this buffer's block is not held by this thread: it was released already (two FixedBufs over one block) or handed to another thread; each block is released once`,
+      { code: Err.EDOUBLEFREE },
+    );
   }
 }
 
