@@ -24,9 +24,21 @@ using response = pool.alloc(4096);
 response.bytes.set(body);
 const writeOptions = { length: body.length };
 
+// Requests land in 4 KiB blocks of their own group. Each connection's
+// share is the whole group, so its receive is ONE multishot recv armed for
+// the connection's life (no SQE, no failed first attempt and poll arming
+// per request, as a share below the group's size costs: single-shot
+// recvs, one per request). A share of the whole group gives up the exact
+// per-connection bound: what bounds a connection is the group running dry
+// (ENOBUFS, re-armed when blocks come back). That is right here since
+// every request block is released at once, before its answer is written:
+// no connection ever holds more than the one block it is reading.
+using requestPool = BuddyPool.create({ arenaSize: 4 << 20, registrar: ring });
+using requests = ring.provideBuffers(requestPool, { size: 4096, count: 1024, perConnection: 1024 });
 using listener = ring.listen({
   hostname: hostname.replace(/^\[|\]$/g, ""),
   port: Number(portText),
+  recvBuffers: requests,
 });
 console.log(`http server on ${listener.addr.hostname}:${listener.addr.port}`);
 
