@@ -195,7 +195,10 @@ const ratio = (xs: number[]): Ratio => ({
   max: Math.max(...xs),
 });
 
+const loadAvg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+
 async function main() {
+  const loadBefore = loadAvg();
   const dir = new URL("../", import.meta.url).pathname; // the checkout: O_DIRECT works here
   const path = opt("--file", "") || await Deno.makeTempFile({ dir, prefix: ".veloq-qd-" });
   const dst = await Deno.makeTempFile({ dir, prefix: ".veloq-copy-" });
@@ -250,7 +253,8 @@ async function main() {
       size: SIZE,
       rounds: ROUNDS,
       ops: OPS,
-      shared: "the machine (2 cores) was shared with five other engineers' builds and tests",
+      shared:
+        `the machine (2 cores) was shared with other engineers' builds and tests (load average ${loadBefore} before, ${loadAvg()} after)`,
       command: `flock /tmp/veloq-bench.lock deno task bench:io-qd ${args.join(" ")}`.trim(),
       reads: rows.map((row) => {
         const p = per[row.label];

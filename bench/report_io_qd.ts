@@ -66,7 +66,7 @@ export function ioQdSection(root: string): string {
     `"÷ fio" is the median of the per-round ratios, (min-max) their spread. ${d.date}, ` +
     `Linux ${d.kernel}, Deno ${d.deno}. Measured while ${d.shared}: expect noise.`,
     "",
-    "| workload | Ring IOPS | fio IOPS | ÷ fio | Ring CPU s/GiB | fio CPU s/GiB | per wake-up | polled | delivery µs |",
+    "| workload | Ring IOPS | fio IOPS | ÷ fio | Ring CPU s/GiB | fio CPU s/GiB | per wake-up | inline | delivery µs |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...d.reads.map((r) =>
       `| ${r.workload} | ${r.ringIops.toFixed(0)} | ${r.fioIops.toFixed(0)} | ${pct(r.ratio)} | ${
@@ -76,8 +76,9 @@ export function ioQdSection(root: string): string {
       } | ${r.deliveryUs?.toFixed(0) ?? "—"} |`
     ),
     "",
-    "*per wake-up*: completions per parked wait's return; *polled*: share of waits served by the " +
-    "short poll before parking (no wake-up); *delivery*: mean time from the helper thread's " +
+    "*per wake-up*: completions per drain after a wait; *inline*: share of waits served on the " +
+    "JS thread itself (a short poll, or a block in the kernel of up to 1 ms: no helper thread, no " +
+    "hand-over); *delivery*: mean time from the helper thread's " +
     "return from the kernel to the JS handler (Deno's blocking pool -> event loop -> promise), " +
     "a cost fio, which waits in its own thread, does not pay.",
     "",
