@@ -39,6 +39,7 @@
 
 struct vb_waiter {
     int efd;
+    vb_waiter *next_of_thread; /* the owning thread's list (thread_waiters) */
     pthread_mutex_t lock; /* guards `rings` and each ring's next_in_waiter */
     vb_ring *rings;
     uint32_t count;
@@ -63,6 +64,12 @@ double vb_waiter_woke_ns(vb_waiter *w) {
     return (double)atomic_load_explicit(&w->woke_ns, memory_order_relaxed);
 }
 
+/* The calling thread's waiters (its own thread-local list: only that
+ * thread links and unlinks them), and the one vb_thread_waiter hands out.
+ * vb_waiter_create makes more: two copies of a binding in one thread (two
+ * module instances) must not share one eventfd, or one copy's helper
+ * empties the count the other's was woken for and sleeps on. */
+static _Thread_local vb_waiter *thread_waiters;
 static _Thread_local vb_waiter *thread_waiter;
 
 static int32_t waiter_create(vb_waiter **out) {
@@ -75,6 +82,10 @@ static int32_t waiter_create(vb_waiter **out) {
         return rc;
     }
     pthread_mutex_init(&w->lock, 0);
+    w->next_of_thread = thread_waiters;
+    thread_waiters = w;
+    /* The thread's exit hook (thread_exit.c) shuts its waiters down. */
+    vb_thread_exit_arm();
     *out = w;
     return 0;
 }
@@ -84,11 +95,14 @@ int32_t vb_thread_waiter(vb_waiter **out) {
     if (!thread_waiter) {
         int32_t rc = waiter_create(&thread_waiter);
         if (rc < 0) return rc;
-        /* The thread's exit hook (thread_exit.c) shuts the waiter down. */
-        vb_thread_exit_arm();
     }
     *out = thread_waiter;
     return 0;
+}
+
+int32_t vb_waiter_create(vb_waiter **out) {
+    if (!out) return VB_EINVAL;
+    return waiter_create(out);
 }
 
 int32_t vb_ring_set_waiter(vb_ring *r, vb_waiter *w) {
@@ -198,15 +212,21 @@ int32_t vb_waiter_block(vb_waiter *w, uint32_t max_us) {
         if (rc == 0 || rc == -EINTR || rc == -ETIME) return any_ready(w, 1);
         return rc;
     }
-    struct timespec ts = {(time_t)(max_us / 1000000u), (long)(max_us % 1000000u) * 1000L};
+    uint64_t deadline = now_ns() + (uint64_t)max_us * 1000u;
     struct pollfd pfd = {.fd = w->efd, .events = POLLIN};
-    /* EINTR: io_uring woke this (sleeping) submitter to run its task work,
-     * which posts CQEs on the way back to user space: look again. */
-    while (ppoll(&pfd, 1, &ts, 0) < 0) {
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now >= deadline) return any_ready(w, 1);
+        uint64_t left = deadline - now;
+        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        if (ppoll(&pfd, 1, &ts, 0) >= 0) return any_ready(w, 1);
         if (errno != EINTR) return -errno;
+        /* EINTR: a signal (e.g. a profiler's), or io_uring woke this
+         * sleeping submitter to run its task work, which posts CQEs on the
+         * way back to user space: look again, with the time that is left
+         * (glibc's ppoll does not update ts, so the deadline bounds it). */
         if (any_ready(w, 1)) return 1;
     }
-    return any_ready(w, 1);
 }
 
 int32_t vb_waiter_wait(vb_waiter *w) {
@@ -263,6 +283,12 @@ int32_t vb_waiter_shutdown(vb_waiter *w) {
         vb_ring_destroy(r);
     }
     if (thread_waiter == w) thread_waiter = 0;
+    for (vb_waiter **p = &thread_waiters; *p; p = &(*p)->next_of_thread) {
+        if (*p == w) {
+            *p = w->next_of_thread;
+            break;
+        }
+    }
     close(w->efd);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -270,6 +296,10 @@ int32_t vb_waiter_shutdown(vb_waiter *w) {
 }
 
 int32_t vb_thread_shutdown(void) {
-    if (!thread_waiter) return 0;
-    return vb_waiter_shutdown(thread_waiter);
+    int32_t rc = 0;
+    while (thread_waiters) { /* each shutdown unlinks its waiter */
+        int32_t one = vb_waiter_shutdown(thread_waiters);
+        if (one < 0) rc = one;
+    }
+    return rc;
 }

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "167435620562eb22be112dbb45e3ce7b852f936781067f76e675f5c8357a0e65",
-  "aarch64-linux": "942e99acaa59d092bf3d5ebdcac9ac5ba79d60ea16a50dc0304f6035ec46372a",
+  "x86_64-linux": "79eccd1a4fb185becb2206e15fcac10440c62f1e1b344fe4ee235e99113827d8",
+  "aarch64-linux": "517900013ad672a05d7c607038e1b9249ea33927de5191607e9b41cc2fe27fd7",
 };

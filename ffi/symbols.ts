@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 19;
+export const ABI_VERSION = 20;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -79,6 +79,7 @@ export const symbols = {
   // --- completion path (w14): one waiter per thread for all its rings ---
   vb_ring_prep_poll: { parameters: ["pointer", "i32", "u32", "u32", "u32"], result: "i32" },
   vb_thread_waiter: { parameters: ["buffer"], result: "i32" },
+  vb_waiter_create: { parameters: ["buffer"], result: "i32" },
   vb_ring_set_waiter: { parameters: ["pointer", "pointer"], result: "i32" },
   vb_waiter_arm: { parameters: ["pointer"], result: "void" },
   // The one blocking call per JS thread, however many rings it has.

@@ -40,6 +40,9 @@ export interface WaitClient {
   onWake(): boolean;
   /** True while the ring has requests in the kernel. */
   needsWait(): boolean;
+  /** True while the ring is gathering requests to submit (a flush or a
+   * deferred drain is queued); it calls `need()` once that is done. */
+  gathering(): boolean;
   /** False: this ring's thread never blocks inline for it (RingOptions.inlineWait). */
   readonly inlineWait: boolean;
 }
@@ -58,6 +61,10 @@ export class ThreadWaiter {
   #spinHits = 0;
   #blocks = 0;
   #blockHits = 0;
+  /** Inline waits that missed in a row, and parked waits left before the
+   * next inline try. */
+  #misses = 0;
+  #skipInline = 0;
   /** Rings of this thread that refuse inline waits. */
   #noInline = 0;
   #turnQueued = false;
@@ -67,7 +74,9 @@ export class ThreadWaiter {
 
   constructor() {
     const cell = new BigUint64Array(1);
-    const rc = this.#sym.vb_thread_waiter(cell);
+    // Its own waiter (eventfd): a second copy of this package in the thread
+    // has another, so neither empties the count the other was woken for.
+    const rc = this.#sym.vb_waiter_create(cell);
     if (rc < 0) {
       throw new VeloqError(`cannot make the thread's completion waiter (eventfd): ${rc}`, {
         code: rc,
@@ -93,16 +102,39 @@ export class ThreadWaiter {
     if (this.#parked && !this.#anyNeeds()) this.#sym.vb_waiter_wake(this.#ptr);
   }
 
-  /** A ring has requests in the kernel: wait for them, inline while waits
-   * are short (a poll, then a bounded block in the kernel), else parked. */
+  /** Rings have requests in the kernel: wait for them, inline while waits
+   * are short (a poll, then a bounded block in the kernel), else parked.
+   * Called by a ring after it submitted, and after every wake-up; a no-op
+   * while some ring is still gathering requests or none needs a wait. */
   need(): void {
     if (this.#parked || this.#spinQueued || this.#turnQueued) return;
-    if (this.#avgWaitUs < INLINE_US && this.#noInline === 0) {
+    // A ring still gathering the requests its completions' continuations
+    // make calls need() once they are submitted: waiting inline now would
+    // hold them back behind the requests still in the kernel. Another ring
+    // that needs a wait meanwhile gets a parked one (which blocks nothing):
+    // a ring whose requests keep completing inside submit may gather for
+    // long.
+    let gathering = false, others = false;
+    for (const c of this.#clients) {
+      if (c.gathering()) gathering = true;
+      else if (c.needsWait()) others = true;
+    }
+    if (gathering) {
+      if (others) this.#park();
+      return;
+    }
+    if (!this.#anyNeeds()) return;
+    if (this.#skipInline > 0) this.#skipInline--; // backing off after misses
+    else if (this.#avgWaitUs < INLINE_US && this.#noInline === 0) {
       // Inline work since the event loop last turned is over budget: let
       // it turn (timers, sockets, other promises), then wait again.
       if (overBudget()) return this.#turnThenNeed();
       if (this.#waitInline()) return;
     }
+    this.#park();
+  }
+
+  #park(): void {
     this.#parkedAt = performance.now();
     this.#parked = true;
     this.#sym.vb_waiter_arm(this.#ptr);
@@ -126,9 +158,18 @@ export class ThreadWaiter {
       if (hit) this.#blockHits++;
     }
     if (!hit) {
-      this.#avgWaitUs = INLINE_US * 4; // longer than that: park, and measure again
+      // Longer than that: park, and measure again. Waits can be short and
+      // still never end inline: a completion that needs this thread's
+      // event loop (the peer is Deno's own socket in this thread) comes
+      // only once the thread is free. So each miss in a row doubles the
+      // parked waits before the next try (2, 4, ... 256): a miss costs up
+      // to 1 ms, a few percent at most once backed off.
+      this.#avgWaitUs = INLINE_US * 4;
+      this.#misses = Math.min(this.#misses + 1, 8);
+      this.#skipInline = 2 ** this.#misses;
       return false;
     }
+    this.#misses = 0;
     this.#avgWaitUs = this.#avgWaitUs * 0.5 + (performance.now() - t0) * 500;
     inlineSettled(); // counts toward the turn budget
     this.#spinQueued = true;
@@ -143,6 +184,12 @@ export class ThreadWaiter {
       turned();
       if (this.#anyNeeds()) this.need();
     });
+  }
+
+  /** The native waiter's address (tests: two copies of the package in one
+   * thread must not share one). */
+  get address(): bigint {
+    return BigInt(Deno.UnsafePointer.value(this.#ptr));
   }
 
   /** True while the one wait is parked. */

@@ -8,7 +8,7 @@
  * is never held inline. Every loop is bounded by time.
  */
 import assert from "node:assert/strict";
-import { HybridPool, openFile, Ring } from "../mod.ts";
+import { BuddyPool, HybridPool, openFile, Ring } from "../mod.ts";
 import { threadWaiter } from "../src/thread_waiter.ts";
 import { pipe, put, within } from "./helpers.ts";
 
@@ -122,3 +122,114 @@ Deno.test("a long wait is never held inline: a pending pipe read lets Deno's own
     Deno.removeSync(path);
   }
 });
+
+Deno.test("completions that need this thread's own event loop (a Deno.listen peer) back inline waits off", async () => {
+  using ring = new Ring({ entries: 64 });
+  using pool = BuddyPool.create({ arenaSize: 1 << 20 });
+  const dl = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const c = await dl.accept();
+    const b = new Uint8Array(64);
+    for (let n = await c.read(b); n !== null; n = await c.read(b)) await c.write(b.subarray(0, n));
+    c.close();
+  })();
+  try {
+    using conn = await within(
+      ring.connect({ hostname: "127.0.0.1", port: (dl.addr as Deno.NetAddr).port }),
+      5000,
+      "connect",
+    );
+    using out = pool.alloc(64);
+    using into = pool.alloc(64);
+    const w0 = threadWaiter().spinStats();
+    // Each answer can only come once this thread turns its event loop: a
+    // block inline always misses. Misses in a row must back off (review
+    // 14b D2: one block of up to 1 ms came back every 3 round trips).
+    const N = 1000;
+    await within(
+      (async () => {
+        for (let i = 0; i < N; i++) {
+          await conn.write(out, { length: 1 });
+          assert.equal(await conn.read(into), 1);
+        }
+      })(),
+      20000,
+      "round trips",
+    );
+    const w1 = threadWaiter().spinStats();
+    const blocks = w1.blocks - w0.blocks;
+    assert(blocks <= 40, `${blocks} inline blocks for ${N} round trips`);
+    await conn.closeWrite();
+    await within(served, 5000, "server");
+  } finally {
+    dl.close();
+  }
+});
+
+Deno.test("two copies of the package in one thread each wait for their own rings", async () => {
+  // Two module instances (two versions, or a JSR and a local import) share
+  // one thread: each must have its own waiter (review 14b D1: with one
+  // eventfd, one copy's helper took the count and the other slept on).
+  const copy = Deno.makeTempDirSync({ dir, prefix: ".tmp-copy-" });
+  const root = new URL("..", import.meta.url).pathname;
+  const copyTree = (from: string, to: string) => {
+    Deno.mkdirSync(to);
+    for (const f of Deno.readDirSync(from)) {
+      if (f.isFile) Deno.copyFileSync(`${from}/${f.name}`, `${to}/${f.name}`);
+      else if (f.isDirectory) copyTree(`${from}/${f.name}`, `${to}/${f.name}`);
+    }
+  };
+  const path = directFile();
+  try {
+    for (const sub of ["src", "ffi"]) copyTree(`${root}/${sub}`, `${copy}/${sub}`);
+    Deno.copyFileSync(`${root}/mod.ts`, `${copy}/mod.ts`);
+    Deno.symlinkSync(`${root}/zig-out`, `${copy}/zig-out`);
+    const other = await import(`file://${copy}/mod.ts`) as typeof import("../mod.ts");
+    const otherWaiter = await import(
+      `file://${copy}/src/thread_waiter.ts`
+    ) as typeof import("../src/thread_waiter.ts");
+    assert.notEqual(otherWaiter.threadWaiter().address, threadWaiter().address);
+    for (let round = 0; round < 5; round++) {
+      // Copy A: a pipe read whose byte comes 100 ms in; copy B: O_DIRECT
+      // reads in an await loop meanwhile, parked and inline.
+      using p = pipe();
+      using ringA = new Ring({ entries: 8 });
+      using poolA = HybridPool.create({ classes: [{ size: 4096, count: 1 }] });
+      using bufA = poolA.alloc(4096);
+      const a = ringA.read(p.r, bufA, 0, 1);
+      setTimeout(() => put(p.w, "z"), 100);
+      using ringB = new other.Ring({ entries: 16, inlineWait: round % 2 === 0 });
+      const r = await within(
+        readLoopOf(other, ringB, path, 300),
+        10000,
+        `copy B's loop (round ${round})`,
+      );
+      assert(r > 0);
+      assert.equal(await within(a, 5000, `copy A's pipe read (round ${round})`), 1);
+    }
+  } finally {
+    Deno.removeSync(copy, { recursive: true });
+    Deno.removeSync(path);
+  }
+});
+
+/** readLoop with another copy's classes: random 4 KiB O_DIRECT reads, QD4, for `ms`. */
+async function readLoopOf(
+  m: typeof import("../mod.ts"),
+  ring: InstanceType<typeof m.Ring>,
+  path: string,
+  ms: number,
+): Promise<number> {
+  using pool = m.HybridPool.create({ classes: [{ size: 4096, count: 4 }], registrar: ring });
+  using file = m.openFile(path, { read: true, direct: true });
+  const t0 = performance.now();
+  let n = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    using buf = pool.alloc(4096);
+    while (performance.now() - t0 < ms) {
+      await ring.read(file, buf, Math.floor(Math.random() * 1024) * 4096);
+      n++;
+    }
+  }));
+  return n;
+}

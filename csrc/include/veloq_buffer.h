@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 19u
+#define VB_ABI_VERSION 20u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -454,6 +454,10 @@ VB_API int32_t vb_ring_prep_poll(vb_ring *ring, int32_t fd, uint32_t events, uin
 typedef struct vb_waiter vb_waiter;
 /* The calling thread's waiter, made on first use (a thread-local). */
 VB_API int32_t vb_thread_waiter(vb_waiter **out);
+/* Another waiter owned by the calling thread (one per binding instance:
+ * two copies of a binding in one thread must not share an eventfd).  Shut
+ * down with the thread's others at its exit (vb_thread_shutdown). */
+VB_API int32_t vb_waiter_create(vb_waiter **out);
 /* Attaches a ring to a waiter (once, before its first request). */
 VB_API int32_t vb_ring_set_waiter(vb_ring *ring, vb_waiter *waiter);
 /* Announces one coming vb_waiter_wait (on the owning thread), so that
@@ -469,7 +473,8 @@ VB_API int32_t vb_waiter_wait(vb_waiter *waiter);
  * Cheaper than a parked wait when completions are due within microseconds. */
 VB_API int32_t vb_waiter_spin(vb_waiter *waiter, uint32_t max_us);
 /* On the owning thread, while no vb_waiter_wait is parked: blocks in the
- * kernel (ppoll on the eventfd) for up to max_us microseconds until one of
+ * kernel (io_uring_enter on its only ring, else ppoll on the eventfd; at
+ * most max_us microseconds, signals or not) until one of
  * the attached rings has a completion; 1 then, 0 on timeout, or -errno.
  * The kernel wakes this thread itself, which saves the hand-over a parked
  * wait's result takes to reach the thread (Deno: ~20-100 us per wake-up);
@@ -491,7 +496,7 @@ VB_API uint32_t vb_waiter_rings(vb_waiter *waiter);
  * waiter.  When it is the calling thread's waiter, that thread gets a new
  * one on its next vb_thread_waiter. */
 VB_API int32_t vb_waiter_shutdown(vb_waiter *waiter);
-/* vb_waiter_shutdown of the calling thread's waiter, if it has one. */
+/* vb_waiter_shutdown of every waiter the calling thread made. */
 VB_API int32_t vb_thread_shutdown(void);
 /* /proc/sys/kernel/io_uring_disabled (0, 1 or 2), or -1 when unreadable. */
 VB_API int32_t vb_io_uring_disabled(void);
