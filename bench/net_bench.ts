@@ -101,6 +101,37 @@ async function stop(s: Server): Promise<void> {
   await s.child.status;
 }
 
+/** CPU time (user, kernel) a process used so far, in seconds (all its
+ * threads; /proc/PID/stat utime and stime, clock ticks of 1/100 s). Read
+ * with cat: Deno wants --allow-all for another process's /proc entry. */
+async function cpuSeconds(pid: number): Promise<{ user: number; sys: number }> {
+  try {
+    const stat = await output("cat", [`/proc/${pid}/stat`]);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  } catch {
+    return { user: NaN, sys: NaN };
+  }
+}
+
+/** One wrk run: requests/s and p99 latency in ms, and the server's CPU
+ * time per request (user and kernel, microseconds) and busy share of its
+ * core during the run. */
+async function wrkServer(s: Server, conns: number, seconds: number) {
+  const before = await cpuSeconds(s.child.pid);
+  const t0 = performance.now();
+  const r = await wrk(s.port, conns, seconds);
+  const wall = (performance.now() - t0) / 1000;
+  const after = await cpuSeconds(s.child.pid);
+  const requests = r.rps * seconds;
+  return {
+    ...r,
+    userUsPerReq: ((after.user - before.user) * 1e6) / requests,
+    sysUsPerReq: ((after.sys - before.sys) * 1e6) / requests,
+    cpuBusy: (after.user - before.user + after.sys - before.sys) / wall,
+  };
+}
+
 /** One wrk run: requests/s and p99 latency in ms. */
 async function wrk(port: number, conns: number, seconds: number) {
   const text = await output("taskset", [
@@ -222,7 +253,16 @@ async function main(): Promise<void> {
   ];
   const started = new Date().toISOString();
   const m = await machine();
-  const http: { server: string; conns: number; round: number; rps: number; p99Ms: number }[] = [];
+  const http: {
+    server: string;
+    conns: number;
+    round: number;
+    rps: number;
+    p99Ms: number;
+    userUsPerReq: number;
+    sysUsPerReq: number;
+    cpuBusy: number;
+  }[] = [];
   const bulk: { server: string; round: number; mibPerSec: number }[] = [];
   const running: Server[] = [];
   try {
@@ -231,13 +271,25 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const conns of CONNS) {
         for (const s of rotate(running, round)) {
-          const r = await wrk(s.port, conns, DURATION);
+          const r = await wrkServer(s, conns, DURATION);
           if (r.errors) console.error(`${s.name} c${conns}: ${r.errors}`);
-          http.push({ server: s.name, conns, round, rps: r.rps, p99Ms: r.p99Ms });
+          const { userUsPerReq, sysUsPerReq, cpuBusy } = r;
+          http.push({
+            server: s.name,
+            conns,
+            round,
+            rps: r.rps,
+            p99Ms: r.p99Ms,
+            userUsPerReq,
+            sysUsPerReq,
+            cpuBusy,
+          });
           console.error(
             `http round ${round} c${conns} ${s.name}: ${r.rps.toFixed(0)} req/s, p99 ${
               r.p99Ms.toFixed(2)
-            } ms`,
+            } ms, server CPU ${userUsPerReq.toFixed(1)} us user + ${
+              sysUsPerReq.toFixed(1)
+            } us kernel per request, busy ${(cpuBusy * 100).toFixed(0)}%`,
           );
         }
       }

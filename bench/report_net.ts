@@ -26,7 +26,17 @@ interface NetStored {
   rounds: number;
   bulkMib: number;
   pinning: { server: string; client: string };
-  http: { server: string; conns: number; round: number; rps: number; p99Ms: number }[];
+  http: {
+    server: string;
+    conns: number;
+    round: number;
+    rps: number;
+    p99Ms: number;
+    /** Server CPU per request (us) and busy share of its core (runs since 2026-12-01 23:55). */
+    userUsPerReq?: number;
+    sysUsPerReq?: number;
+    cpuBusy?: number;
+  }[];
   bulk: { server: string; round: number; mibPerSec: number }[];
 }
 
@@ -127,6 +137,25 @@ export function netSection(path: string): string {
     }
   }
   out.push("");
+  const cpu64 = ["ring", "deno_listen", "deno_serve"].map((server) => {
+    const mine = s.http.filter((h) =>
+      h.conns === 64 && h.server === server && Number.isFinite(h.userUsPerReq) &&
+      Number.isFinite(h.sysUsPerReq) && Number.isFinite(h.cpuBusy)
+    );
+    if (mine.length === 0) return null;
+    const f = (x: number) => x.toFixed(1);
+    return `${names[server]} ${spread(mine.map((h) => h.userUsPerReq!), f)} µs user + ${
+      spread(mine.map((h) => h.sysUsPerReq!), f)
+    } µs kernel, core busy ${spread(mine.map((h) => h.cpuBusy! * 100), (x) => x.toFixed(0))}%`;
+  }).filter((x) => x !== null);
+  if (cpu64.length > 0) {
+    out.push(
+      "Server CPU per request at 64 connections (`/proc/PID/stat` utime/stime over each run, all " +
+        "threads; the kernel share includes the loopback TCP work done in the server's context): " +
+        cpu64.join("; ") + ".",
+      "",
+    );
+  }
   const ringBulk = s.bulk.filter((b) => b.server === "ring");
   const ceiling = s.bulk.filter((b) => b.server === "iperf3");
   out.push(
