@@ -9,12 +9,14 @@
  *
  *   flock /tmp/veloq-bench.lock deno task bench:io-qd [--size 512MiB] [--rounds 5]
  *     [--ops 100000] [--file PATH] [--json bench/results/io_qd.json]
- *     [--only "QD32"] (rows whose label contains it; no copy rows then)
+ *     [--only "QD32"] (rows whose label contains it; no copy rows then; "copy": only those)
  */
 import { runFio } from "./fio.ts";
 import process from "node:process";
 import { HybridPool, openFile, Ring } from "../mod.ts";
 import { threadWaiter } from "../src/thread_waiter.ts";
+import { kRingPtr } from "../src/ring.ts";
+import { lib } from "../ffi/loader.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -106,6 +108,53 @@ async function ringRead(path: string, bs: number, qd: number, seq: boolean): Pro
   };
 }
 
+/**
+ * The same reads on the same kind of Ring, driven by a synchronous loop of
+ * FFI calls (prep, submit, a blocking reap: no promise, no await, no
+ * waiter), as a C program would: what JavaScript on Deno can reach at
+ * best. Ring ÷ floor is then the cost of the promise API per request.
+ */
+function syncFloor(path: string, bs: number, qd: number): Run {
+  const sym = lib().symbols;
+  using ring = new Ring({ entries: Math.max(64, qd * 2) });
+  using pool = HybridPool.create({ classes: [{ size: bs, count: qd }], registrar: ring });
+  using file = openFile(path, { read: true, direct: true });
+  const bufs = Array.from({ length: qd }, () => pool.alloc(bs));
+  const rp = ring[kRingPtr]();
+  const cqes = new Int32Array(
+    Deno.UnsafePointerView.getArrayBuffer(
+      sym.vb_ring_completions(rp)!,
+      sym.vb_ring_completions_cap(rp) * 12,
+    ),
+  );
+  const ops = qd === 1 ? Math.ceil(OPS / 5) : OPS;
+  const offs = offsets(ops, bs);
+  const fd = file.fd;
+  let issued = 0, done = 0;
+  const issue = (b: number) => {
+    const buf = bufs[b];
+    if (sym.vb_ring_prep(rp, 0, fd, buf.bytes, bs, offs[issued++], buf.bufIndex, b) !== 0) {
+      throw new Error("prep failed");
+    }
+  };
+  const c0 = cpu(), t0 = performance.now();
+  for (let b = 0; b < qd && issued < ops; b++) issue(b);
+  sym.vb_ring_submit(rp);
+  while (done < ops) {
+    const n = sym.vb_ring_reap(rp, 1000);
+    if (n < 0) throw new Error(`reap ${n}`);
+    for (let k = 0; k < n; k++) {
+      if (cqes[3 * k + 1] !== bs) throw new Error(`read returned ${cqes[3 * k + 1]}`);
+      done++;
+      if (issued < ops) issue(cqes[3 * k]);
+    }
+    sym.vb_ring_submit(rp);
+  }
+  const secs = (performance.now() - t0) / 1000, c = cpu() - c0;
+  bufs.forEach((b) => b.release());
+  return { iops: ops / secs, bytesPerSec: ops * bs / secs, cpuSecPerGiB: c / (ops * bs / GiB) };
+}
+
 async function fio(path: string, bs: number, qd: number, seq: boolean): Promise<Run> {
   const ops = seq ? SIZE / bs : (qd === 1 ? Math.ceil(OPS / 5) : OPS);
   const a = [
@@ -195,7 +244,7 @@ const ratio = (xs: number[]): Ratio => ({
   max: Math.max(...xs),
 });
 
-const loadAvg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+const loadAvg = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 
 async function main() {
   const loadBefore = loadAvg();
@@ -212,11 +261,11 @@ async function main() {
       ...QDS.map((qd) => ({ label: `random 4 KiB QD${qd}`, bs: 4096, qd, seq: false })),
       { label: "sequential 128 KiB QD16", bs: 128 * 1024, qd: 16, seq: true },
     ].filter((row) => row.label.includes(ONLY));
-    const per: Record<string, { ring: Run[]; fio: Run[] }> = {};
+    const per: Record<string, { ring: Run[]; fio: Run[]; floor: Run[] }> = {};
     const copies: { await: CopyRun[]; callback: CopyRun[] } = { await: [], callback: [] };
     for (let r = 0; r < ROUNDS; r++) {
       for (const row of rows) {
-        const p = per[row.label] ??= { ring: [], fio: [] };
+        const p = per[row.label] ??= { ring: [], fio: [], floor: [] };
         // Alternate which goes first, so drift hits both alike.
         if (r % 2 === 0) {
           p.fio.push(await fio(path, row.bs, row.qd, row.seq));
@@ -225,16 +274,23 @@ async function main() {
           p.ring.push(await ringRead(path, row.bs, row.qd, row.seq));
           p.fio.push(await fio(path, row.bs, row.qd, row.seq));
         }
+        if (!row.seq) p.floor.push(syncFloor(path, row.bs, row.qd));
         const x = p.ring.at(-1)!, y = p.fio.at(-1)!;
         console.log(
           `round ${r} ${row.label}: ring ${x.iops.toFixed(0)} IOPS, fio ${y.iops.toFixed(0)} (${
             (x.iops / y.iops * 100).toFixed(1)
           }%), ${x.perWake!.toFixed(1)}/wake, ${(x.polled! * 100).toFixed(0)}% polled, delivery ${
             x.deliveryUs!.toFixed(0)
-          } us`,
+          } us${
+            row.seq
+              ? ""
+              : `, sync floor ${p.floor.at(-1)!.iops.toFixed(0)} (ring ÷ floor ${
+                (x.iops / p.floor.at(-1)!.iops * 100).toFixed(1)
+              }%)`
+          }`,
         );
       }
-      if (ONLY) continue;
+      if (ONLY && ONLY !== "copy") continue;
       const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
       for (const s of order) copies[s].push(await copy(path, dst, s));
       const a = copies.await.at(-1)!, c = copies.callback.at(-1)!;
@@ -267,12 +323,17 @@ async function main() {
           ringCpuSecPerGiB: med(p.ring.map((x) => x.cpuSecPerGiB)),
           fioCpuSecPerGiB: med(p.fio.map((x) => x.cpuSecPerGiB)),
           ratio: ratio(p.ring.map((x, i) => x.iops / p.fio[i].iops)),
+          floorIops: p.floor.length ? med(p.floor.map((x) => x.iops)) : null,
+          floorRatio: p.floor.length ? ratio(p.floor.map((x, i) => x.iops / p.fio[i].iops)) : null,
+          ringToFloor: p.floor.length
+            ? ratio(p.ring.map((x, i) => x.iops / p.floor[i].iops))
+            : null,
           perWake: med(p.ring.map((x) => x.perWake!)),
           polled: med(p.ring.map((x) => x.polled!)),
           deliveryUs: med(p.ring.map((x) => x.deliveryUs!)),
         };
       }),
-      copy: ONLY ? null : {
+      copy: ONLY && ONLY !== "copy" ? null : {
         blockSize: COPY_BS,
         qd: COPY_QD,
         awaitMiBs: med(copies.await.map((x) => x.bytesPerSec)) / MiB,

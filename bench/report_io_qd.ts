@@ -31,6 +31,9 @@ interface IoQd {
     perWake?: number;
     polled?: number;
     deliveryUs?: number;
+    floorIops?: number | null;
+    floorRatio?: Ratio | null;
+    ringToFloor?: Ratio | null;
   }[];
   copy: {
     blockSize: number;
@@ -47,6 +50,28 @@ interface IoQd {
 
 const pct = (r: Ratio) =>
   `${(r.median * 100).toFixed(0)}% (${(r.min * 100).toFixed(0)}-${(r.max * 100).toFixed(0)})`;
+
+/** The synchronous FFI floor beside fio and the Ring (rows that have it). */
+function floorTable(d: IoQd): string[] {
+  const rows = d.reads.filter((r) => r.floorIops && r.floorRatio && r.ringToFloor);
+  if (rows.length === 0) return [];
+  return [
+    "Where the rest goes: the same reads on the same kind of Ring, driven by a synchronous loop " +
+    "of FFI calls (prep, submit, a blocking reap; no promise, no await, no waiter), as a C " +
+    "program would drive it. _floor ÷ fio_ is what JavaScript on Deno can reach at best; " +
+    "_Ring ÷ floor_ is the cost of the promise API (settle, await continuation, next request) " +
+    "per request. Same rounds as above.",
+    "",
+    "| workload | floor IOPS | floor ÷ fio | Ring ÷ floor |",
+    "|---|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.workload} | ${r.floorIops!.toFixed(0)} | ${pct(r.floorRatio!)} | ${
+        pct(r.ringToFloor!)
+      } |`
+    ),
+    "",
+  ];
+}
 
 /** Markdown for the completion path, or a line saying how to make it. */
 export function ioQdSection(root: string): string {
@@ -82,6 +107,7 @@ export function ioQdSection(root: string): string {
     "return from the kernel to the JS handler (Deno's blocking pool -> event loop -> promise), " +
     "a cost fio, which waits in its own thread, does not pay.",
     "",
+    ...floorTable(d),
     `O_DIRECT copy of the file, ${c.blockSize / 1024} KiB blocks, ${c.qd} workers, registered ` +
     "buffers: each worker awaits its read then its write (await), or chains them with `.then` " +
     "(callback).",
