@@ -66,7 +66,7 @@ import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { boolOption, intOption } from "./options.ts";
 import * as fileOps from "./file_ops.ts";
-import { inlineSettled, macrotask, overBudget } from "./turn_budget.ts";
+import { inlineSettled, onNextTurn, overBudget } from "./turn_budget.ts";
 import type {
   FallocateOptions,
   FsyncOptions,
@@ -874,7 +874,7 @@ export class Ring implements Disposable {
   #deferDrain(): void {
     if (this.#drainDeferred) return;
     this.#drainDeferred = true;
-    macrotask(this.#deferredDrain);
+    onNextTurn(this.#deferredDrain); // with the budget's own turn: one macrotask
   }
 
   #deferredDrain = (): void => {

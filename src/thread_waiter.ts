@@ -15,7 +15,7 @@
  */
 import { lib } from "../ffi/loader.ts";
 import { VeloqError } from "./errors.ts";
-import { inlineSettled, macrotask, overBudget, turned } from "./turn_budget.ts";
+import { inlineSettled, onNextTurn, overBudget, turned } from "./turn_budget.ts";
 
 /** Longest poll (no syscall) before the other waits (us), and the recent
  * wait length under which it is tried. */
@@ -179,9 +179,8 @@ export class ThreadWaiter {
 
   #turnThenNeed(): void {
     this.#turnQueued = true;
-    macrotask(() => {
+    onNextTurn(() => {
       this.#turnQueued = false;
-      turned();
       if (this.#anyNeeds()) this.need();
     });
   }
