@@ -85,6 +85,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_edges.c",
             "csrc/tests/test_shared_stress.c",
             "csrc/tests/test_shared_review.c",
+            "csrc/tests/test_shared_lazy.c",
             "csrc/tests/test_net.c",
         },
         .flags = &c_flags,

@@ -34,11 +34,63 @@ static void *map_thp(vb_arena *a, uint64_t size, int mflags) {
     return base;
 }
 
+/* Address space only: PROT_NONE private anonymous memory is neither
+ * backed, nor charged to the commit limit, nor pinnable; 2 MiB-aligned
+ * (over-mapped) when huge pages are asked, so the commit can advise THP. */
+static int32_t reserve(vb_arena *a, uint64_t size, uint32_t flags) {
+    uint64_t commit = size, over = size;
+    if (flags & VB_FLAG_HUGE_PAGES) {
+        commit = (size + VB_HUGE_PAGE_SIZE - 1) & ~(uint64_t)(VB_HUGE_PAGE_SIZE - 1);
+        over = commit + VB_HUGE_PAGE_SIZE;
+    }
+    uint8_t *p = mmap(0, (size_t)over, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return -errno;
+    uint8_t *base = p;
+    if (flags & VB_FLAG_HUGE_PAGES)
+        base = (uint8_t *)(((uintptr_t)p + VB_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(VB_HUGE_PAGE_SIZE - 1));
+    a->map = p;
+    a->map_size = over;
+    a->base = base;
+    a->size = size;
+    a->mode = VB_ARENA_RESERVED;
+    a->commit_flags = flags & (VB_FLAG_POPULATE | VB_FLAG_HUGE_PAGES);
+    a->commit_size = commit;
+    return 0;
+}
+
+int32_t vb_arena_commit(vb_arena *a) {
+    if (a->mode != VB_ARENA_RESERVED) return 0;
+    /* mprotect, not a MAP_FIXED mmap: a failed MAP_FIXED may leave a hole
+     * another thread's mmap could take before we filled it again. */
+    if (mprotect(a->base, (size_t)a->commit_size, PROT_READ | PROT_WRITE) != 0) return -errno;
+    int mode = VB_ARENA_4K;
+    if ((a->commit_flags & VB_FLAG_HUGE_PAGES) && madvise(a->base, (size_t)a->commit_size, MADV_HUGEPAGE) == 0)
+        mode = VB_ARENA_THP;
+    if (a->commit_flags & VB_FLAG_POPULATE) {
+        /* Pre-faulting is advice, as MAP_POPULATE is; before 5.14 (no
+         * MADV_POPULATE_WRITE) touch each page. */
+        if (madvise(a->base, (size_t)a->commit_size, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+            for (uint64_t off = 0; off < a->commit_size; off += VB_PAGE_SIZE) ((volatile uint8_t *)a->base)[off] = 0;
+    }
+    a->mode = mode;
+    return 0;
+}
+
+void vb_arena_decommit(vb_arena *a) {
+    if (a->mode == VB_ARENA_RESERVED || !a->commit_size) return;
+    madvise(a->base, (size_t)a->commit_size, MADV_DONTNEED);
+    mprotect(a->base, (size_t)a->commit_size, PROT_NONE);
+    a->mode = VB_ARENA_RESERVED;
+}
+
 int32_t vb_arena_map(vb_arena *arena, uint64_t size, uint32_t flags) {
     arena->base = arena->map = 0;
     arena->size = arena->map_size = 0;
     arena->mode = VB_ARENA_4K;
+    arena->commit_flags = 0;
+    arena->commit_size = 0;
     if (size == 0 || size % VB_PAGE_SIZE != 0) return VB_EINVAL;
+    if (flags & VB_ARENA_RESERVE_ONLY) return reserve(arena, size, flags);
     int mflags = MAP_PRIVATE | MAP_ANONYMOUS;
     if (flags & VB_FLAG_POPULATE) mflags |= MAP_POPULATE;
     void *p = 0;

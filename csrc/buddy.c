@@ -356,6 +356,8 @@ static int32_t buddy_clone(const void *self, uint32_t flags, void **out) {
     return vb_buddy_new(b->arena.size, b->cache_depth, b->cached_orders, flags, &vt, out);
 }
 
+static struct vb_arena *buddy_arena(void *self) { return &((buddy *)self)->arena; }
+
 static const vb_backing_vtable buddy_vtable = {
     .kind = "buddy",
     .oversize_fallback = false,
@@ -371,6 +373,7 @@ static const vb_backing_vtable buddy_vtable = {
     .check = buddy_check,
     .destroy = buddy_destroy,
     .clone = buddy_clone,
+    .arena = buddy_arena,
 };
 
 /* --- construction ---------------------------------------------------------- */

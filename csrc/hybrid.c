@@ -275,13 +275,15 @@ static int32_t hybrid_clone(const void *self, uint32_t flags, void **out) {
     return vb_hybrid_new(sizes, counts, h->nclasses, flags, &vt, out);
 }
 
+static struct vb_arena *hybrid_arena(void *self) { return &((hybrid *)self)->arena; }
+
 #define HYBRID_VTABLE(ALLOC, FREE, REUSE)                                                        \
     {                                                                                            \
         .kind = "hybrid", .oversize_fallback = true, .alloc = ALLOC, .free = FREE,               \
         .reuse = REUSE, .capacity = hybrid_capacity, .region = hybrid_region,                    \
         .live = hybrid_live, .max_request = hybrid_max_request, .stats = hybrid_stats,           \
         .class_stats = hybrid_class_stats, .check = hybrid_check, .destroy = hybrid_destroy,     \
-        .clone = hybrid_clone,                                                                   \
+        .clone = hybrid_clone, .arena = hybrid_arena,                                            \
     }
 
 static const vb_backing_vtable hybrid_vtable = HYBRID_VTABLE(hybrid_alloc, hybrid_free, hybrid_reuse);

@@ -14,6 +14,7 @@
  */
 #include "pool_internal.h"
 
+#include "arena.h"
 #include "buddy.h"
 #include "hybrid.h"
 
@@ -54,6 +55,7 @@ void vb_slot_fill(vb_pool *p, uint32_t i, void *backing) {
     s->reg_index = -1;
     s->reg_count = 0;
     atomic_store_explicit(&s->view_reg, -1, memory_order_relaxed);
+    atomic_store_explicit(&s->mapped, p->vt->arena(backing)->mode != VB_ARENA_RESERVED, memory_order_relaxed);
 }
 
 /* Undoes vb_slot_fill (and anything published since): nothing of the arena
@@ -68,6 +70,7 @@ void vb_slot_clear(vb_pool *p, uint32_t i) {
     s->reg_index = -1;
     s->reg_count = 0;
     atomic_store_explicit(&s->view_reg, -1, memory_order_relaxed);
+    atomic_store_explicit(&s->mapped, 0, memory_order_relaxed);
     vb_slot_discard_remote(p, i); /* frees that raced its return named nothing [item 8] */
 }
 
@@ -124,6 +127,7 @@ int32_t vb_buddy_create(uint64_t arena_size, uint32_t cache_depth, uint32_t cach
     if (!out) return VB_EINVAL;
     const vb_backing_vtable *vt;
     void *backing;
+    flags &= ~VB_ARENA_RESERVE_ONLY; /* internal: a pool's arenas are mapped */
     int32_t rc = vb_buddy_new(arena_size, cache_depth, cached_orders, flags, &vt, &backing);
     return rc ? rc : vb_pool_wrap(vt, backing, flags, out);
 }
@@ -133,6 +137,7 @@ int32_t vb_hybrid_create(const uint32_t *sizes, const uint32_t *counts, uint32_t
     if (!out) return VB_EINVAL;
     const vb_backing_vtable *vt;
     void *backing;
+    flags &= ~VB_ARENA_RESERVE_ONLY;
     int32_t rc = vb_hybrid_new(sizes, counts, nclasses, flags, &vt, &backing);
     return rc ? rc : vb_pool_wrap(vt, backing, flags, out);
 }
@@ -246,11 +251,16 @@ static int32_t grow(vb_pool *p) {
 
 /* With VB_FLAG_RELEASE_EMPTY_ARENAS: unmaps an extra arena nobody uses. */
 __attribute__((noinline)) static void maybe_release(vb_pool *p, uint32_t i) {
+    if (owner_of(p, i) != VB_OWNER_MAIN || p->vt->live(p->arenas[i].backing) != 0) return;
+    vb_pool_discard_arena(p, i); /* (a shared one was made for a view now gone) */
+}
+
+void vb_pool_discard_arena(vb_pool *p, uint32_t i) {
     vb_arena_slot *s = &p->arenas[i];
-    if (owner_of(p, i) != VB_OWNER_MAIN || p->vt->live(s->backing) != 0) return;
+    if (i == 0 || !s->backing) return;
     if (s->reg_index >= 0) vb_registration_remove_arena(p, i);
     vb_slot_clear(p, i);
-    if (s->shared) { /* made by vb_pool_share for a view now gone */
+    if (s->shared) {
         s->shared = 0;
         p->shared_arenas--;
     }
@@ -514,7 +524,13 @@ uint64_t vb_pool_region_size(vb_pool *p, uint32_t index) {
 }
 
 int32_t vb_pool_region_reg_index(vb_pool *p, uint32_t index) {
-    return index < p->narenas ? p->arenas[index].reg_index : -1;
+    if (index >= p->narenas) return -1;
+    /* A lazy share's indexes are only reserved until its view maps it:
+     * nothing is registered there yet.  (Acquire: a snapshot; the view
+     * may map it just after.) */
+    const vb_arena_slot *s = &p->arenas[index];
+    if (s->backing && !atomic_load_explicit(&s->mapped, memory_order_acquire)) return -1;
+    return s->reg_index;
 }
 
 void vb_pool_stats(vb_pool *p, double *out) {

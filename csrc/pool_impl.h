@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct vb_arena;
+
 typedef struct vb_backing_vtable {
     const char *kind;
     /* Requests above max_request go to the global allocator (else VB_ERANGE). */
@@ -46,8 +48,11 @@ typedef struct vb_backing_vtable {
      * VB_ECORRUPT. */
     int32_t (*check)(void *self, char *msg, size_t msg_len);
     void (*destroy)(void *self);
-    /* A new, empty backing pool of the same shape, for growth. */
+    /* A new, empty backing pool of the same shape, for growth (and shares:
+     * with VB_ARENA_RESERVE_ONLY its arena is address space only). */
     int32_t (*clone)(const void *self, uint32_t flags, void **out);
+    /* The arena it carves up (a lazily mapped share commits it). */
+    struct vb_arena *(*arena)(void *self);
 } vb_backing_vtable;
 
 /* Wraps a freshly created backing pool in a vb_pool (which then owns it). */

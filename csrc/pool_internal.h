@@ -68,6 +68,12 @@ typedef struct vb_arena_slot {
     vb_rlink *links;
     uint32_t nlinks;
     uint8_t shared;     /* made by vb_pool_share */
+    /* 0 while the arena is address space only: a share maps it at its
+     * view's first allocation (shared.c, "Lazy shares").  Set by the owner
+     * before the slot is published, or by the slot's view under the share
+     * lock (release); the owner reads it under the lock or after taking
+     * the slot back (RETURNED, acquire).  A MAIN slot is always mapped. */
+    _Atomic uint8_t mapped;
     /* Generation of the slot's latest reservation (in its handle), changed
      * and read under the share lock only; kept when the slot is emptied, so
      * a handle of an earlier reservation never matches a later one. */
@@ -139,6 +145,10 @@ void vb_pool_set_cur(vb_pool *p, uint32_t i);
 /* With VB_FLAG_RELEASE_EMPTY_ARENAS: returns extra arena i if it is the
  * owner's and empty. */
 void vb_pool_arena_empty(vb_pool *p, uint32_t i);
+/* Owner thread: empties extra arena i at once (it is the owner's, or a
+ * returned or reserved one no view can touch any more): its registration
+ * and memory go, the slot reads NONE. */
+void vb_pool_discard_arena(vb_pool *p, uint32_t i);
 /* Frees the links (destroy). */
 void vb_pool_free_links(vb_pool *p);
 /* The process-wide lock of share/attach/detach/destroy (shared.c). */
@@ -156,5 +166,8 @@ void vb_pool_list(vb_pool *p);
  * (registered.c).  add returns 0 or an error and sets the slot's index. */
 int32_t vb_registration_add_arena(vb_pool *p, uint32_t arena);
 void vb_registration_remove_arena(vb_pool *p, uint32_t arena);
+/* A view's thread, share lock held: registers its arena (just mapped) at
+ * the indexes reserved for it in every ring of the pool; all or nothing. */
+int32_t vb_registration_map_view_locked(vb_pool *p, uint32_t arena);
 
 #endif /* VB_POOL_INTERNAL_H */

@@ -21,6 +21,41 @@
  * VB_EMEMLOCK (the binding then says how many bytes are needed), and turn
  * the kernel's ENOMEM into VB_EKMEMLOCK so it is not mistaken for an
  * exhausted pool.
+ *
+ * --- Lazy shares: registering from the view's thread ---------------------------
+ *
+ * vb_pool_share reserves an arena as address space only (nothing mapped,
+ * nothing pinned) and, for a registered pool, takes its indexes in every
+ * ring's table (HELD_RESERVED: marked used, nothing in the kernel).  The
+ * view maps it at its first allocation and registers it at those very
+ * indexes, from its own thread, while the owner thread may at the same time
+ * destroy a ring (vb_registrations_detach), unregister or register the
+ * pool, or grow it.  The rule that makes this safe: everything the view's
+ * registration reads or writes is, for a slot some view may own, changed by
+ * the owner only under the share lock, and the view does it under the same
+ * lock:
+ *
+ *  - the pool's registration list and each registration's held[] entry of
+ *    a view's slot: vb_pool_register_rings, vb_pool_unregister,
+ *    vb_registrations_detach and vb_pool_reg_mode take the lock;
+ *  - the slot's reg_index/reg_count: set by the share (before the slot is
+ *    published) and changed only by those same locked paths;
+ *  - the ring: a registration exists only while its ring does (detach
+ *    unlinks it, under the lock, before vb_ring_destroy closes the fd), so
+ *    a view that finds the registration under the lock calls the kernel on
+ *    a live ring fd, never on a closed or reused one;
+ *  - the ring's own bookkeeping (the table's `used` map, find_free, grow's
+ *    registrations of new arenas): the view never touches it, it only asks
+ *    the kernel to fill indexes reserved for it (fill_reserved), so the
+ *    owner's unlocked growth and the view never share a byte.  The kernel
+ *    serializes two threads' io_uring_register calls on one ring itself.
+ *
+ * A view whose ring went away before its first allocation finds no
+ * registration and stays unregistered (index -1), as after a ring close.
+ * The owner's pool.close() cannot run under a view at all (attached views
+ * make destroy VB_EATTACHED, decided under the same lock).  A reserved
+ * arena is registered by pinning it in each ring (no clone: cloning would
+ * read the destination ring's `used` map, which is not the view's to read).
  */
 #include "pool_internal.h"
 #include "registrar.h"
@@ -35,8 +70,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* How one arena is held in one ring. */
-enum { HELD_NOT = 0, HELD_PINNED = 1, HELD_CLONED = 2 };
+/* How one arena is held in one ring.  RESERVED: a lazy share's arena, not
+ * mapped yet: its indexes are taken in the ring's table, nothing is
+ * registered there (see "Lazy shares" below). */
+enum { HELD_NOT = 0, HELD_PINNED = 1, HELD_CLONED = 2, HELD_RESERVED = 4 };
 
 /* One pool in one registrar. */
 struct vb_registration {
@@ -101,6 +138,11 @@ static int64_t common_free_run(const vb_pool *p, uint32_t n) {
 static void release_arena(vb_registration *r, vb_pool *p, uint32_t i) {
     vb_arena_slot *s = &p->arenas[i];
     if (r->held[i] == HELD_NOT) return;
+    if (r->held[i] == HELD_RESERVED) { /* nothing in the kernel */
+        r->registrar->ops->unreserve(r->registrar->self, (uint32_t)s->reg_index, s->reg_count);
+        r->held[i] = HELD_NOT;
+        return;
+    }
     r->registrar->ops->unregister(r->registrar->self, (uint32_t)s->reg_index, s->reg_count);
     if (r->held[i] == HELD_PINNED) {
         /* A clone elsewhere keeps the pages pinned: it holds the pin now. */
@@ -132,19 +174,36 @@ static void forget_indexes(vb_pool *p, uint32_t i) {
  * each.  Arenas are page-aligned and no block crosses a 1 GiB line (buddy's
  * largest order is 1 GiB; a hybrid arena is at most 1 GiB), so every buffer
  * lies inside one registered buffer.  All or nothing. */
-static int32_t register_arena(vb_pool *p, uint32_t i) {
-    vb_arena_slot *s = &p->arenas[i];
+#define VB_MAX_ARENA_IOVS (VB_MAX_ARENA_SIZE / VB_MAX_REG_BUFFER_SIZE + 1)
+
+/* Arena i as the regions the kernel takes (at most 1 GiB each); their count. */
+static uint32_t arena_iovs(const vb_arena_slot *s, struct iovec *iov) {
     uint32_t n = (uint32_t)((s->size + VB_MAX_REG_BUFFER_SIZE - 1) / VB_MAX_REG_BUFFER_SIZE);
-    struct iovec iov[VB_MAX_ARENA_SIZE / VB_MAX_REG_BUFFER_SIZE + 1];
     for (uint32_t k = 0; k < n; k++) {
         uint64_t off = (uint64_t)k * VB_MAX_REG_BUFFER_SIZE, len = s->size - off;
         iov[k].iov_base = s->base + off;
         iov[k].iov_len = len < VB_MAX_REG_BUFFER_SIZE ? len : VB_MAX_REG_BUFFER_SIZE;
     }
+    return n;
+}
+
+static int32_t register_arena(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    struct iovec iov[VB_MAX_ARENA_IOVS];
+    uint32_t n = arena_iovs(s, iov);
     int64_t first = common_free_run(p, n);
     if (first < 0) return VB_ENOSLOTS;
     s->reg_index = (int32_t)first;
     s->reg_count = n;
+    if (!atomic_load_explicit(&s->mapped, memory_order_acquire)) {
+        /* A lazy share not mapped yet: take the indexes, register nothing;
+         * its view fills them when it maps the arena.  view_reg stays -1. */
+        for (vb_registration *r = p->registration; r; r = r->next_pool) {
+            r->registrar->ops->reserve(r->registrar->self, (uint32_t)first, n);
+            r->held[i] = HELD_RESERVED;
+        }
+        return 0;
+    }
     const vb_registration *pinned_in = 0;
     int32_t rc = 0;
     for (vb_registration *r = p->registration; r && !rc; r = r->next_pool) {
@@ -176,6 +235,46 @@ static int32_t register_arena(vb_pool *p, uint32_t i) {
 
 int32_t vb_registration_add_arena(vb_pool *p, uint32_t i) { return register_arena(p, i); }
 
+int32_t vb_registration_map_view_locked(vb_pool *p, uint32_t i) {
+    vb_arena_slot *s = &p->arenas[i];
+    if (!p->registration || s->reg_index < 0) return 0; /* unregistered: nothing to fill */
+    struct iovec iov[VB_MAX_ARENA_IOVS];
+    uint32_t n = arena_iovs(s, iov);
+    if (n != s->reg_count) return VB_EINVAL; /* cannot happen: one shape */
+    int32_t rc = 0;
+    vb_registration *r;
+    for (r = p->registration; r; r = r->next_pool) {
+        if (r->held[i] != HELD_RESERVED) continue;
+        /* The pre-check as for the owner's registrations, without the
+         * owner's message buffer (not ours to write): the binding says it. */
+        if (!r->registrar->no_memlock_precheck && !vb_has_ipc_lock()) {
+            double limit = vb_memlock_limit();
+            if (limit >= 0 && vb_pinned_bytes() + (double)s->size > limit) {
+                rc = VB_EMEMLOCK;
+                break;
+            }
+        }
+        rc = r->registrar->ops->fill_reserved(r->registrar->self, (uint32_t)s->reg_index, iov, n);
+        if (rc) {
+            if (rc == -ENOMEM) rc = VB_EKMEMLOCK;
+            break;
+        }
+        r->held[i] = HELD_PINNED;
+        pinned_add(s->size);
+    }
+    if (rc) { /* all or nothing: the ones filled above go back to reserved */
+        for (vb_registration *u = p->registration; u != r; u = u->next_pool) {
+            if (u->held[i] != HELD_PINNED) continue;
+            u->registrar->ops->empty_reserved(u->registrar->self, (uint32_t)s->reg_index, n);
+            u->held[i] = HELD_RESERVED;
+            pinned_sub(s->size);
+        }
+        return rc;
+    }
+    publish_view_reg(p, i, s->reg_index);
+    return 0;
+}
+
 void vb_registration_remove_arena(vb_pool *p, uint32_t i) {
     publish_view_reg(p, i, -1);
     for (vb_registration *r = p->registration; r; r = r->next_pool) release_arena(r, p, i);
@@ -199,19 +298,37 @@ static void unlink_registration(vb_registration *reg) {
     free(reg);
 }
 
-int32_t vb_pool_unregister(vb_pool *p) {
-    if (!p) return VB_EINVAL;
+/* The share lock held (see "Lazy shares"). */
+static void unregister_locked(vb_pool *p) {
     for (uint32_t i = 0; i < p->narenas; i++) publish_view_reg(p, i, -1);
     while (p->registration) {
         vb_registration *r = p->registration;
         for (uint32_t i = 0; i < p->narenas; i++) release_arena(r, p, i);
         unlink_registration(r);
     }
+}
+
+int32_t vb_pool_unregister(vb_pool *p) {
+    if (!p) return VB_EINVAL;
+    vb_share_lock(); /* a view may be filling its reserved indexes */
+    unregister_locked(p);
+    vb_share_unlock();
     return 0;
 }
 
+static int32_t register_rings_locked(vb_pool *p, vb_ring *const *rings, uint32_t n);
+
 int32_t vb_pool_register_rings(vb_pool *p, vb_ring *const *rings, uint32_t n) {
     if (!p || !rings || n == 0 || n > VB_MAX_POOL_RINGS) return VB_EINVAL;
+    /* Locked throughout: the list and a view's slot change under the lock
+     * only (see "Lazy shares"); rare, so pinning under it costs nobody. */
+    vb_share_lock();
+    int32_t rc = register_rings_locked(p, rings, n);
+    vb_share_unlock();
+    return rc;
+}
+
+static int32_t register_rings_locked(vb_pool *p, vb_ring *const *rings, uint32_t n) {
     if (p->registration) return VB_EBUSY;
     for (uint32_t k = 0; k < n; k++) {
         if (!rings[k]) return VB_EINVAL;
@@ -221,7 +338,7 @@ int32_t vb_pool_register_rings(vb_pool *p, vb_ring *const *rings, uint32_t n) {
     for (uint32_t k = n; k-- > 0;) { /* pool list in the given order */
         vb_registration *r = calloc(1, sizeof *r);
         if (!r) {
-            vb_pool_unregister(p);
+            unregister_locked(p);
             return VB_ENOMEM;
         }
         r->pool = p;
@@ -235,7 +352,7 @@ int32_t vb_pool_register_rings(vb_pool *p, vb_ring *const *rings, uint32_t n) {
         if (!p->arenas[i].backing) continue;
         int32_t rc = register_arena(p, i);
         if (rc) {
-            vb_pool_unregister(p); /* all or nothing */
+            unregister_locked(p); /* all or nothing */
             return rc;
         }
     }
@@ -248,18 +365,23 @@ int32_t vb_pool_reg_index(vb_pool *p) { return p ? p->arenas[0].reg_index : -1; 
 
 int32_t vb_pool_reg_mode(vb_pool *p, vb_ring *ring) {
     if (!p || !ring) return VB_EINVAL;
+    int32_t mode = 0;
+    vb_share_lock(); /* a view writes its slot's held[] entry under it */
     for (const vb_registration *r = p->registration; r; r = r->next_pool) {
         if (r->registrar != &ring->registrar) continue;
-        int32_t mode = 0;
-        for (uint32_t i = 0; i < p->narenas; i++) mode |= r->held[i];
-        return mode;
+        for (uint32_t i = 0; i < p->narenas; i++) mode |= r->held[i] & (HELD_PINNED | HELD_CLONED);
+        break;
     }
-    return 0;
+    vb_share_unlock();
+    return mode;
 }
 
 /* The registrar goes away (its ring is destroyed, which empties its table
  * in the kernel anyway): every pool in it goes on without it. */
 void vb_registrations_detach(vb_registrar *r) {
+    /* Under the share lock: once it is released no view can find this
+     * registrar, so the ring's fd may close (see "Lazy shares"). */
+    vb_share_lock();
     while (r->regs) {
         vb_registration *reg = r->regs;
         vb_pool *p = reg->pool;
@@ -268,4 +390,5 @@ void vb_registrations_detach(vb_registrar *r) {
         for (uint32_t i = 0; i < p->narenas; i++) release_arena(reg, p, i);
         unlink_registration(reg);
     }
+    vb_share_unlock();
 }

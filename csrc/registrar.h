@@ -30,6 +30,21 @@ typedef struct vb_registrar_ops {
     int32_t (*clone_from)(void *self, void *src_self, uint32_t first, uint32_t n);
     /* Frees the indexes [first, first + n). */
     int32_t (*unregister)(void *self, uint32_t first, uint32_t n);
+
+    /* Lazy shares (registered.c): the indexes are taken at share() with
+     * nothing behind them, and filled when the view maps its arena. */
+    /* Takes [first, first + n) (found free) with nothing registered there. */
+    void (*reserve)(void *self, uint32_t first, uint32_t n);
+    /* Gives reserved indexes back (nothing registered there). */
+    void (*unreserve)(void *self, uint32_t first, uint32_t n);
+    /* Registers n regions at reserved indexes, all or nothing; 0 or a
+     * negative error.  Touches none of the registrar's own bookkeeping,
+     * only the kernel's table: the share lock held, another thread than the
+     * registrar's may call it while the registrar's thread works. */
+    int32_t (*fill_reserved)(void *self, uint32_t first, const struct iovec *iov, uint32_t n);
+    /* Empties filled reserved indexes in the kernel; they stay reserved
+     * (same rule as fill_reserved). */
+    void (*empty_reserved)(void *self, uint32_t first, uint32_t n);
 } vb_registrar_ops;
 
 /* One pool registered with one registrar (registered.c). */

@@ -70,32 +70,66 @@ static int64_t uring_find_free(void *self, uint32_t from, uint32_t n) {
     return -1;
 }
 
-/* Empties slots [first, first + n) in the kernel's table. */
-static int32_t clear_slots(vb_uring_table *t, uint32_t first, uint32_t n) {
+/* Empties slots [first, first + n) in the kernel's table (the kernel only:
+ * `used` is left alone). */
+static int32_t empty_kernel(const vb_uring_table *t, uint32_t first, uint32_t n) {
     int32_t err = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct iovec empty = {0, 0};
         int rc = io_uring_register_buffers_update_tag(t->ring, first + i, &empty, 0, 1);
         if (rc < 0 && !err) err = rc;
-        t->used[first + i] = 0;
     }
     return err;
 }
 
-static int32_t uring_register_at(void *self, uint32_t first, const struct iovec *iov, uint32_t n) {
-    vb_uring_table *t = self;
+/* Empties slots [first, first + n) and frees them. */
+static int32_t clear_slots(vb_uring_table *t, uint32_t first, uint32_t n) {
+    int32_t err = empty_kernel(t, first, n);
+    memset(t->used + first, 0, n);
+    return err;
+}
+
+/* Registers n regions at [first, first + n) in the kernel's table, all or
+ * nothing; the kernel only (`used` is left alone).  Reads t->ring and
+ * t->slots, fixed from the table's init to its fini. */
+static int32_t fill_kernel(const vb_uring_table *t, uint32_t first, const struct iovec *iov, uint32_t n) {
     if (n == 0 || (uint64_t)first + n > t->slots) return VB_ENOSLOTS;
     /* One slot per call: a batch that fails part-way reports how many went
      * in but not why, and the why (ENOMEM: memlock) is what users need. */
     for (uint32_t i = 0; i < n; i++) {
         int rc = io_uring_register_buffers_update_tag(t->ring, first + i, iov + i, 0, 1);
         if (rc != 1) {
-            clear_slots(t, first, i);
+            empty_kernel(t, first, i);
             return rc < 0 ? rc : -EIO;
         }
-        t->used[first + i] = 1;
     }
     return 0;
+}
+
+static int32_t uring_register_at(void *self, uint32_t first, const struct iovec *iov, uint32_t n) {
+    vb_uring_table *t = self;
+    int32_t rc = fill_kernel(t, first, iov, n);
+    if (rc == 0) memset(t->used + first, 1, n);
+    return rc;
+}
+
+static void uring_reserve(void *self, uint32_t first, uint32_t n) {
+    vb_uring_table *t = self;
+    if ((uint64_t)first + n <= t->slots) memset(t->used + first, 1, n);
+}
+
+static void uring_unreserve(void *self, uint32_t first, uint32_t n) {
+    vb_uring_table *t = self;
+    if ((uint64_t)first + n <= t->slots) memset(t->used + first, 0, n);
+}
+
+static int32_t uring_fill_reserved(void *self, uint32_t first, const struct iovec *iov, uint32_t n) {
+    return fill_kernel(self, first, iov, n);
+}
+
+static void uring_empty_reserved(void *self, uint32_t first, uint32_t n) {
+    const vb_uring_table *t = self;
+    if ((uint64_t)first + n <= t->slots) empty_kernel(t, first, n);
 }
 
 static int32_t uring_clone_from(void *self, void *src_self, uint32_t first, uint32_t n) {
@@ -131,4 +165,8 @@ const vb_registrar_ops vb_uring_registrar_ops = {
     .register_at = uring_register_at,
     .clone_from = uring_clone_from,
     .unregister = uring_unregister,
+    .reserve = uring_reserve,
+    .unreserve = uring_unreserve,
+    .fill_reserved = uring_fill_reserved,
+    .empty_reserved = uring_empty_reserved,
 };

@@ -85,9 +85,32 @@
  * A freed pool's memory is never read by attach: the pointer is compared
  * with the registry's entries first, under the lock.  (A pool freed and a new
  * one allocated at the same address has another random token.)
+ *
+ * --- Lazy shares: mapped at the view's first allocation ----------------------
+ *
+ * A share of a new slot makes a backing pool whose arena is address space
+ * only (PROT_NONE: no memory, no pin, no commit charge) and, for a
+ * registered pool, takes its indexes in every ring's table without
+ * registering anything (registered.c, "Lazy shares").  The slot's fields
+ * (backing, base, size, reg_index) are the owner's and final before the
+ * slot is published, exactly as for an eager share; what changes later is
+ * only (a) the arena's pages, made read/write by its view (the slot's only
+ * user: the owner never touches a view's arena, and the view never touches
+ * anyone else's), (b) the registration, done by the view under the share
+ * lock (registered.c has that argument), and (c) `mapped`, 0 -> 1, stored
+ * by the view under the lock with release after (a) and (b).
+ * `mapped` decides what the owner may do with the slot once it is its own
+ * again: a RETURNED slot read (acquire) as never mapped is dropped at once
+ * (its view's last write to it precedes its detach), as is a cancelled
+ * reservation, so every MAIN slot is mapped and the owner's hot paths need
+ * no check.  The owner's other reads of `mapped` (regions, registration
+ * under the lock) are snapshots or locked.
  */
 #include "pool_internal.h"
 
+#include "arena.h"
+
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +123,7 @@ struct vb_view {
     vb_arena_slot *slot;
     uint8_t *base;
     uint32_t arena;
+    uint32_t mapped; /* this thread's copy of slot->mapped (it alone sets it) */
     uint64_t allocs;
 };
 
@@ -267,6 +291,14 @@ static uint32_t drain_remote(vb_pool *p, int locked) {
              * RETURNED slot. */
             atomic_store_explicit(&s->owner, VB_OWNER_MAIN, memory_order_relaxed);
             p->out[VB_OUT_ARENA_EPOCH]++;
+            if (!atomic_load_explicit(&s->mapped, memory_order_relaxed)) {
+                /* Its view never allocated: never mapped, nothing in it;
+                 * a MAIN slot is always mapped, so it goes (its reserved
+                 * indexes too).  `mapped` is the view's last word, read
+                 * after the acquire above. */
+                vb_pool_discard_arena(p, i);
+                continue;
+            }
             count += drain_list(p, &s->remote, i, s->links, main_free, p);
             /* Returned with VB_FLAG_RELEASE_EMPTY_ARENAS when empty; else a
              * later share takes it again. [item 4] */
@@ -333,7 +365,10 @@ int32_t vb_pool_share(vb_pool *p, uint32_t *out) {
     int32_t rc = vb_slot_links(p, i);
     if (rc) return rc;
     void *backing;
-    rc = p->vt->clone(p->arenas[0].backing, p->flags, &backing);
+    /* Address space only: mapped at the view's first allocation (see "Lazy
+     * shares"); a registered pool's indexes are reserved now, so that
+     * allocation never finds the ring's table full. */
+    rc = p->vt->clone(p->arenas[0].backing, p->flags | VB_ARENA_RESERVE_ONLY, &backing);
     if (rc) return rc;
     vb_slot_discard_remote(p, i); /* pushes that raced the slot's last return */
     vb_slot_fill(p, i, backing);
@@ -367,7 +402,9 @@ int32_t vb_pool_unshare(vb_pool *p, uint32_t reservation) {
     vb_share_unlock();
     if (o != VB_OWNER_RESERVED) return o >= VB_OWNER_RETURNED ? VB_EBUSY : VB_EINVAL;
     p->out[VB_OUT_ARENA_EPOCH]++;
-    vb_pool_arena_empty(p, arena); /* returned with VB_FLAG_RELEASE_EMPTY_ARENAS */
+    /* Never mapped (no view came): it costs nothing to make again. */
+    if (!atomic_load_explicit(&s->mapped, memory_order_relaxed)) vb_pool_discard_arena(p, arena);
+    else vb_pool_arena_empty(p, arena); /* returned with VB_FLAG_RELEASE_EMPTY_ARENAS */
     return 0;
 }
 
@@ -419,6 +456,7 @@ int32_t vb_view_attach(vb_pool *p, uint32_t reservation, uint32_t token, vb_view
             v->slot = s;
             v->backing = s->backing;
             v->base = s->base;
+            v->mapped = atomic_load_explicit(&s->mapped, memory_order_relaxed);
             v->out[VB_OUT_BUF_INDEX] = (uint32_t)-1;
             /* The id only has to differ from the special values. */
             atomic_store_explicit(&s->owner, VB_OWNER_VIEW0 + arena, memory_order_release);
@@ -453,10 +491,41 @@ int32_t vb_view_flush(vb_view *v) {
 
 int32_t vb_view_free(vb_view *v, int32_t handle) { return view_free(v, handle); }
 
+/* The view's first allocation of a lazy share: maps the arena, then
+ * registers it at the indexes its share reserved (see "Lazy shares" in
+ * registered.c).  All or nothing: a refused registration gives the memory
+ * back, and the next allocation tries again. */
+__attribute__((noinline, cold)) static int32_t view_map(vb_view *v) {
+    vb_pool *p = v->pool;
+    struct vb_arena *a = p->vt->arena(v->backing);
+    /* Our arena: no other thread touches its pages or its backing pool
+     * while we own the slot, so mapping needs no lock. */
+    int32_t rc = vb_arena_commit(a);
+    if (rc) return rc == -ENOMEM ? VB_ENOMEM : rc;
+    vb_share_lock();
+    rc = vb_registration_map_view_locked(p, v->arena);
+    /* Release: whoever reads it (under the lock, or after our detach)
+     * sees the mapping and the registration. */
+    if (!rc) atomic_store_explicit(&v->slot->mapped, 1, memory_order_release);
+    vb_share_unlock();
+    if (rc) {
+        vb_arena_decommit(a);
+        return rc;
+    }
+    v->mapped = 1;
+    return 0;
+}
+
 int32_t vb_view_alloc(vb_view *v, uint32_t size) {
     vb_pool *p = v->pool;
     if (v->out[VB_OUT_QUEUED]) vb_view_flush(v);
     if (size == 0) return VB_EINVAL;
+    if (__builtin_expect(!v->mapped, 0)) {
+        /* A request no block can ever serve says so before mapping. */
+        if (size > p->vt->max_request(v->backing)) return VB_ERANGE;
+        int32_t rc = view_map(v);
+        if (rc) return rc;
+    }
     uint32_t cap;
     int32_t page = p->vt->alloc(v->backing, size, &cap);
     if (page == VB_ENOMEM && view_take_remote(v)) /* short: take what other threads gave back */

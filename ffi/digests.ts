@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "79eccd1a4fb185becb2206e15fcac10440c62f1e1b344fe4ee235e99113827d8",
-  "aarch64-linux": "517900013ad672a05d7c607038e1b9249ea33927de5191607e9b41cc2fe27fd7",
+  "x86_64-linux": "cfbe1de460ebcc2a7572d949a0caa54c7297f962e1149d286047235b34b1c224",
+  "aarch64-linux": "2d0c0dd4f433fc59ae0c3609c542236a891e701958f51d0bc777c7bef32bdf36",
 };

@@ -41,6 +41,7 @@ import {
   type TransferredBuf,
 } from "./fixed_buf.ts";
 import { addOwner, ownerOf, removeOwner } from "./owners.ts";
+import { registrationError } from "./registration.ts";
 import {
   type BufPool,
   kAdopt,
@@ -170,6 +171,11 @@ export class AttachedPool implements BufPool {
       if (h === Err.ENOMEM) return null;
       if (h === Err.ERANGE) {
         throw new RangeError(`pool "${this.name}" (attached) can never serve ${size} bytes`);
+      }
+      // The first allocation maps this thread's arena and registers it
+      // with the owner's rings: the kernel or RLIMIT_MEMLOCK may refuse.
+      if (h === Err.EMEMLOCK || h === Err.EKMEMLOCK) {
+        throw registrationError(h, null, [], this.name, this.#size, "map");
       }
       throw new VeloqError(`pool "${this.name}" (attached): error ${h}`, { code: h });
     }

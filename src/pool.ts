@@ -728,10 +728,12 @@ export abstract class NativePool implements BufPool {
 
   /**
    * A handle for one Worker to use this pool (`attachPool(handle)` there):
-   * plain data, structured-cloneable. Each call maps (and registers, for a
-   * registered pool) one more arena for that Worker, which allocates from
-   * it without locks; any thread may release any buffer. Call it once per
-   * Worker. The pool cannot close while a Worker has it attached.
+   * plain data, structured-cloneable. Each call reserves one more arena
+   * for that Worker, which allocates from it without locks; any thread may
+   * release any buffer. The reservation maps and pins nothing (address
+   * space, and registered-table indexes for a registered pool): the
+   * Worker's first allocation maps the arena and registers it. Call it once
+   * per Worker. The pool cannot close while a Worker has it attached.
    *
    * ```ts
    * import { BuddyPool } from "@veloq/buffer";
@@ -761,8 +763,9 @@ export abstract class NativePool implements BufPool {
 
   /**
    * Cancels a {@linkcode share} that no Worker attached (a Worker that never
-   * started, or was given up on): its arena is this thread's again (unmapped
-   * with `growth.releaseEmpty`, else kept for the next `share()`), and the
+   * started, or was given up on): its arena is this thread's again (dropped
+   * when it was never mapped; else unmapped with `growth.releaseEmpty`, or
+   * kept for the next `share()`), and the
    * handle is stale from now on, also after a later `share()` reuses the
    * arena. Returns true when it cancelled the reservation, false when there
    * was none to cancel: a Worker attached it (the arena comes back when that

@@ -32,22 +32,31 @@ export function registerPool(
   throw registrationError(rc, poolPtr, rings, poolName, bytes, "register");
 }
 
+/** What a refused registration was for (the message's first part). */
+const REFUSED = {
+  register: (pool: string, bytes: number) => `cannot register pool "${pool}" (${bytes} bytes)`,
+  grow: (pool: string, bytes: number) =>
+    `pool "${pool}" is full and cannot grow: registering a new arena of ${bytes} bytes failed`,
+  map: (pool: string, bytes: number) =>
+    `pool "${pool}" (attached): this thread's first allocation maps its arena of ${bytes} bytes, and registering it with the owner's rings failed`,
+};
+
 /**
  * The error for a registration the C core refused with `code`, when the
- * pool was created (`register`) or when it grew by one arena (`grow`).
+ * pool was created (`register`), when it grew by one arena (`grow`), or
+ * when a Worker's first allocation mapped its share (`map`; no pool
+ * pointer: the message buffer is the owner thread's).
  */
 export function registrationError(
   code: number,
-  poolPtr: Deno.PointerObject,
+  poolPtr: Deno.PointerObject | null,
   rings: readonly Ring[],
   poolName: string,
   bytes: number,
-  when: "register" | "grow",
+  when: "register" | "grow" | "map",
 ): Error {
   const sym = lib().symbols;
-  const what = when === "register"
-    ? `cannot register pool "${poolName}" (${bytes} bytes)`
-    : `pool "${poolName}" is full and cannot grow: registering a new arena of ${bytes} bytes failed`;
+  const what = REFUSED[when](poolName, bytes);
   const limit = sym.vb_memlock_limit();
   switch (code) {
     case Err.EMEMLOCK: {
@@ -81,7 +90,7 @@ export function registrationError(
     case Err.EBUSY:
       return new RegistrationError(`${what}: it is already registered`, { code });
     default: {
-      const detail = cString(sym.vb_pool_last_error(poolPtr));
+      const detail = poolPtr === null ? "" : cString(sym.vb_pool_last_error(poolPtr));
       return new RegistrationError(
         `${what}: ${errnoName(code)}: ${describe(code)}${detail ? ` (${detail})` : ""}`,
         { code },

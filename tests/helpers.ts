@@ -27,14 +27,37 @@ export function seededRandom(seed: number): () => number {
 let libcSyms: {
   pipe: (fds: Int32Array) => number;
   write: (fd: number, b: Uint8Array, n: bigint) => number | bigint;
+  read: (fd: number, b: Uint8Array, n: bigint) => number | bigint;
+  open: (path: Uint8Array, flags: number) => number;
   close: (fd: number) => number;
 } | null = null;
 const libc = () =>
   libcSyms ??= Deno.dlopen("libc.so.6", {
     pipe: { parameters: ["buffer"], result: "i32" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    open: { parameters: ["buffer", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
   }).symbols;
+
+/** Fields of /proc/self/status in bytes (VmRSS, VmPin, ...), read through
+ * libc: Deno asks --allow-all for /proc/self, the tests have --allow-ffi. */
+export function procStatus(): Record<string, number> {
+  const fd = libc().open(new TextEncoder().encode("/proc/self/status\0"), 0);
+  if (fd < 0) throw new Error("open(/proc/self/status) failed");
+  const buf = new Uint8Array(16384);
+  let n = 0;
+  try {
+    for (let r; (r = Number(libc().read(fd, buf.subarray(n), BigInt(buf.length - n)))) > 0;) n += r;
+  } finally {
+    libc().close(fd);
+  }
+  const out: Record<string, number> = {};
+  for (const m of new TextDecoder().decode(buf.subarray(0, n)).matchAll(/^(\w+):\s+(\d+) kB$/gm)) {
+    out[m[1]] = Number(m[2]) * 1024;
+  }
+  return out;
+}
 
 /** A pipe: [read end, write end]; closed at the end of the scope. A read
  * on it waits in the kernel until `put` writes. */
@@ -65,4 +88,40 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => rej(new Error(`${what}: not settled within ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** A Worker answering one reply per message, and a way to talk to it. */
+export class WorkerPeer {
+  #w: Worker;
+  #replies: ((m: Record<string, unknown>) => void)[] = [];
+  #early: Record<string, unknown>[] = [];
+  constructor(url: URL) {
+    this.#w = new Worker(url, { type: "module" });
+    this.#w.onmessage = (e) => {
+      const r = this.#replies.shift();
+      if (r) r(e.data);
+      else this.#early.push(e.data);
+    };
+  }
+  send(m: Record<string, unknown>): void {
+    this.#w.postMessage(m);
+  }
+  /** The next reply as it came ({ error } included). */
+  async reply(what: string, ms = 10_000): Promise<Record<string, unknown>> {
+    return this.#early.shift() ??
+      await within(new Promise<Record<string, unknown>>((r) => this.#replies.push(r)), ms, what);
+  }
+  /** The next reply (throws the Worker's error). */
+  async next(what: string, ms = 10_000): Promise<Record<string, unknown>> {
+    const m = await this.reply(what, ms);
+    if ("error" in m) throw new Error(`worker (${what}): ${m.name ?? ""} ${m.error}`);
+    return m;
+  }
+  async ask(m: Record<string, unknown>, what: string): Promise<Record<string, unknown>> {
+    this.send(m);
+    return await this.next(what);
+  }
+  terminate(): void {
+    this.#w.terminate();
+  }
 }

@@ -6,46 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { attachBuf, BuddyPool, type FixedBuf, type TransferredBuf } from "../mod.ts";
+import { within, WorkerPeer } from "./helpers.ts";
 
 const BLOCK = 4096;
 
-/** `p`, or a rejection after `ms` saying what did not happen. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 /** A wake_worker.ts Worker and a way to talk to it. */
-class Peer {
-  #w = new Worker(new URL("./fixtures/wake_worker.ts", import.meta.url), { type: "module" });
-  #replies: ((m: Record<string, unknown>) => void)[] = [];
-  #early: Record<string, unknown>[] = [];
+class Peer extends WorkerPeer {
   constructor() {
-    this.#w.onmessage = (e) => {
-      const r = this.#replies.shift();
-      if (r) r(e.data);
-      else this.#early.push(e.data);
-    };
-  }
-  send(m: Record<string, unknown>): void {
-    this.#w.postMessage(m);
-  }
-  /** The next reply (throws the Worker's error). */
-  async next(what: string, ms = 10_000): Promise<Record<string, unknown>> {
-    const m = this.#early.shift() ??
-      await within(new Promise<Record<string, unknown>>((r) => this.#replies.push(r)), ms, what);
-    if ("error" in m) throw new Error(`worker: ${m.error}`);
-    return m;
-  }
-  async ask(m: Record<string, unknown>, what: string): Promise<Record<string, unknown>> {
-    this.send(m);
-    return await this.next(what);
-  }
-  terminate(): void {
-    this.#w.terminate();
+    super(new URL("./fixtures/wake_worker.ts", import.meta.url));
   }
 }
 

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 20u
+#define VB_ABI_VERSION 21u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -232,9 +232,10 @@ VB_API const char *vb_pool_kind(vb_pool *pool);
  * A pool belongs to the thread that created it: every vb_pool_* call above
  * is for that thread.  Other threads use it through a *view*:
  *
- *   owner:  vb_pool_share(pool, out)      reserves one arena (maps and
- *                                         registers it, or takes an empty
- *                                         one an earlier view gave back);
+ *   owner:  vb_pool_share(pool, out)      reserves one arena (address space
+ *                                         and registered indexes only: the
+ *                                         view's first alloc maps it; or an
+ *                                         empty one an earlier view gave back);
  *                                         out = (reservation, token)
  *           vb_pool_unshare(pool, out[0]) cancels a reservation no view took
  *   other:  vb_view_attach(pool, arena, token, &view)
@@ -268,8 +269,12 @@ typedef struct vb_view vb_view;
 #define VB_SHARE_ARENA_MASK (VB_MAX_ARENAS - 1u)
 #define VB_SHARE_GEN_SHIFT 10u
 
-/* Owner thread: reserves an arena of the pool's shape for one view
- * (registered like growth when the pool is registered).  Fills
+/* Owner thread: reserves an arena of the pool's shape for one view.  It
+ * maps and pins nothing: the arena is address space, and for a registered
+ * pool its indexes are taken in every ring's table with nothing registered
+ * there; the view's first vb_view_alloc maps it and registers it at those
+ * indexes (from the view's thread).  An arena its view gave back without
+ * ever allocating is dropped (nothing to keep).  Fills
  * out[0] = the reservation (arena | generation << VB_SHARE_GEN_SHIFT),
  * out[1] = the pool's token.  0 or an error
  * (VB_ENOMEM: no slot; a registration error, and then nothing of the arena
@@ -295,8 +300,11 @@ VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t reservation, uint32_t toke
  * view. */
 VB_API int32_t vb_view_detach(vb_view *view);
 /* Like vb_pool_alloc / vb_pool_free / vb_pool_flush, for the view's thread.
- * A view has no fallback: VB_ENOMEM when its arena is full, VB_ERANGE
- * above the largest block.  vb_view_flush returns (and adds to the view's
+ * A view has no fallback: VB_ENOMEM when its arena is full (or cannot be
+ * mapped), VB_ERANGE above the largest block.  The first vb_view_alloc
+ * maps the arena and registers it with the pool's rings: VB_EMEMLOCK /
+ * VB_EKMEMLOCK when that registration is refused (the arena is unmapped
+ * again; a later alloc tries again).  vb_view_flush returns (and adds to the view's
  * VB_OUT_QUEUE_ERRORS) the refusals of its own queue only. */
 VB_API int32_t vb_view_alloc(vb_view *view, uint32_t size);
 VB_API int32_t vb_view_free(vb_view *view, int32_t handle);

@@ -47,6 +47,7 @@ extern const test_case waiter_tests[];
 extern const test_case edge_tests[];
 extern const test_case shared_stress_tests[];
 extern const test_case shared_review_tests[];
+extern const test_case shared_lazy_tests[];
 extern const test_case net_tests[];
 
 /* --- recording ------------------------------------------------------------- */
@@ -196,6 +197,13 @@ void shuffle_handles(test_rng *r, int32_t *h, size_t n);
  * the first byte differs from it (n when none does). */
 void fill_pattern(void *p, size_t n, uint32_t seed);
 size_t pattern_mismatch(const void *p, size_t n, uint32_t seed);
+
+/* A scratch file of `size` patterned bytes (fill_pattern); returns its fd
+ * (unlinked), or -1. */
+int scratch_file(size_t size, uint32_t seed);
+/* Queues one read on the ring (READ_FIXED with `index` >= 0), submits it
+ * and waits for it (5 s at most): its result, or a negative error. */
+int32_t read_one(vb_ring *r, int fd, void *buf, uint32_t len, int32_t index);
 
 /* Every VB_STAT_* field equals want[]; `when` names the moment. */
 #define CHECK_STATS(pool, want, when)                                           \

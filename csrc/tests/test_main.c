@@ -64,6 +64,30 @@ void test_note(const char *fmt, ...) {
 
 /* --- helpers shared by the suites (see test.h) ------------------------------ */
 
+/* A scratch file of `size` patterned bytes; returns its fd (unlinked). */
+int scratch_file(size_t size, uint32_t seed) {
+    char path[] = "/tmp/vb_test_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    unlink(path);
+    uint8_t *data = malloc(size);
+    fill_pattern(data, size, seed);
+    ssize_t n = pwrite(fd, data, size, 0);
+    free(data);
+    return n == (ssize_t)size ? fd : -1;
+}
+
+/* Queues one read, submits it and waits for its result. */
+int32_t read_one(vb_ring *r, int fd, void *buf, uint32_t len, int32_t index) {
+    int32_t rc = vb_ring_prep(r, VB_OP_READ, fd, buf, len, 0, index, 7);
+    if (rc) return rc;
+    if (vb_ring_submit(r) != 1) return -EIO;
+    if (vb_ring_reap(r, 5000) != 1) return -EIO;
+    int32_t *c = vb_ring_completions(r);
+    return c[0] == 7 ? c[1] : -EIO;
+}
+
+
 void check_refused(const char *file, int line, const char *call, vb_pool *pool,
                    const double *before, int32_t rc, int32_t expected) {
     if (rc != expected) {
@@ -238,7 +262,7 @@ static int selected(const char *name, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     static const test_case *const suites[] = {buddy_tests, hybrid_tests, growth_tests, ring_tests, waiter_tests, thread_tests,
-                                                 ring_ops_tests, thread_exit_tests, shared_tests, shared_review_tests, edge_tests, shared_stress_tests, net_tests,
+                                                 ring_ops_tests, thread_exit_tests, shared_tests, shared_review_tests, shared_lazy_tests, edge_tests, shared_stress_tests, net_tests,
                                                  model_tests};
     result = mmap(0, sizeof *result, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (result == MAP_FAILED) {

@@ -16,29 +16,6 @@
 
 #define KiB 1024u
 
-/* A scratch file of `size` patterned bytes; returns its fd (unlinked). */
-static int scratch_file(size_t size, uint32_t seed) {
-    char path[] = "/tmp/vb_test_ring_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return -1;
-    unlink(path);
-    uint8_t *data = malloc(size);
-    fill_pattern(data, size, seed);
-    ssize_t n = pwrite(fd, data, size, 0);
-    free(data);
-    return n == (ssize_t)size ? fd : -1;
-}
-
-/* Queues one read, submits it and waits for its result. */
-static int32_t read_one(vb_ring *r, int fd, void *buf, uint32_t len, int32_t index) {
-    int32_t rc = vb_ring_prep(r, VB_OP_READ, fd, buf, len, 0, index, 7);
-    if (rc) return rc;
-    if (vb_ring_submit(r) != 1) return -EIO;
-    if (vb_ring_reap(r, 5000) != 1) return -EIO;
-    int32_t *c = vb_ring_completions(r);
-    return c[0] == 7 ? c[1] : -EIO;
-}
-
 static void ring_read_fixed_and_efault(void) {
     vb_ring *r;
     REQUIRE(vb_ring_create(8, 16, 0, &r) == 0);
