@@ -86,7 +86,9 @@ export interface PoolStats {
   attachedViews: number;
   /** Releases from other threads that named no live buffer (should stay 0). */
   remoteErrors: number;
-  /** Arenas mapped now (more than 1 after growth or share()). */
+  /** Arenas the pool has now (more than 1 after growth or share(); a
+   * share's counts from share() on, though it is mapped only at its
+   * Worker's first allocation). */
   arenas: number;
   /** The growth limit (`growth.maxArenas`; 1 = no growth). */
   maxArenas: number;

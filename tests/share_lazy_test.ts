@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { attachBuf, BuddyPool, openFile, PoolBusyError, Ring } from "../mod.ts";
-import { procStatus, within, WorkerPeer } from "./helpers.ts";
+import { hasIpcLock, procStatus, within, WorkerPeer } from "./helpers.ts";
 
 const MiB = 1 << 20;
 
@@ -166,4 +166,33 @@ Deno.test("D8: a Worker terminated before its first alloc leaves no arena, pin o
   assert.equal(after.pin, before.pin);
   assert.ok(after.rss - before.rss < 16 * MiB, `VmRSS +${(after.rss - before.rss) / MiB} MiB`);
   pool.close();
+});
+
+Deno.test("D8: a Worker's first alloc refused by RLIMIT_MEMLOCK is a MemlockError; share() itself pins nothing", async () => {
+  const probe = new URL("./fixtures/lazy_memlock_probe.ts", import.meta.url).pathname;
+  const limit = 1536 * 1024; // the first 1 MiB arena fits, a share's second does not
+  const args = [
+    "prlimit",
+    `--memlock=${limit}:${limit}`,
+    ...(hasIpcLock() ? ["setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"] : []),
+    Deno.execPath(),
+    "run",
+    "--allow-ffi",
+    "--allow-env",
+    "--allow-read",
+    probe,
+  ];
+  const out = await new Deno.Command(args[0], {
+    args: args.slice(1),
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  assert.equal(r.error, undefined, r.error);
+  assert.equal(r.shared, true);
+  assert.equal(r.first, "MemlockError", r.message);
+  assert.match(r.message, /first allocation maps its arena/);
+  assert.equal(r.second, "MemlockError"); // still refused, nothing half-done
+  assert.equal(r.closed, true);
 });

@@ -84,6 +84,7 @@ typedef struct marena {
     int live; /* mapped: not yet returned */
     int who;
     int shared; /* made by vb_pool_share */
+    int mapped; /* 0: a share's arena its view has not allocated from (address space only) */
     uint8_t pend[MAX_PAGES]; /* page waits on the arena's remote list */
     uint8_t *base;
     uint64_t size;
@@ -437,6 +438,11 @@ static void model_owner_drain(void) {
         if (A->who == WHO_RETURNED) {
             A->who = WHO_MAIN;
             M.epoch++;
+            if (!A->mapped) { /* its view never allocated: dropped, nothing to keep */
+                resolve_pending(a, 1);
+                model_release_arena(a);
+                continue;
+            }
             resolve_pending(a, 0);
             if (A->live && A->nlive == 0 && (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) model_release_arena(a);
         } else if (A->who == WHO_MAIN) {
@@ -554,6 +560,7 @@ static void model_map_arena(uint32_t i) {
     marena *A = &M.ar[i];
     memset(A, 0, sizeof *A);
     A->live = 1;
+    A->mapped = 1;
     A->base = vb_pool_region_base(M.pool, i);
     A->size = vb_pool_region_size(M.pool, i);
     if (!A->base || (uintptr_t)A->base % PAGE || A->size != (uint64_t)M.npages * PAGE)
@@ -1133,6 +1140,7 @@ static void op_share(void) {
         M.shared_arenas++;
         model_map_arena(i);
         M.ar[i].shared = 1;
+        M.ar[i].mapped = 0; /* mapped at its view's first alloc */
     }
     M.ar[i].who = WHO_RESERVED;
     M.epoch++;
@@ -1163,7 +1171,8 @@ static void op_unshare(reader *r) {
     resolve_pending(a, 1); /* frees into it named nothing */
     M.ar[a].who = WHO_MAIN;
     M.epoch++;
-    if (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS) model_release_arena(a); /* empty by construction */
+    /* Empty by construction; never mapped (no view came): dropped in any case. */
+    if (!M.ar[a].mapped || (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) model_release_arena(a);
     post_checks();
 }
 
@@ -1265,6 +1274,7 @@ static void op_view_alloc(uint32_t k, uint32_t size) {
     *b = (mbuf){.used = 1, .handle = h, .cap = out[VB_OUT_CAPACITY], .ptr = A->base + (size_t)h_page(h) * PAGE,
                 .arena = h_arena(h), .page = h_page(h), .seed = ++M.seeds};
     claim_block(b, size, slot);
+    A->mapped = 1;
     M.nlive++;
     M.view[k].allocs++;
     fill(b);
@@ -1425,7 +1435,7 @@ static void finish(void) {
             resolve_pending(a, 1);
             M.ar[a].who = WHO_MAIN;
             M.epoch++;
-            if (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS) model_release_arena(a);
+            if (!M.ar[a].mapped || (M.flags & VB_FLAG_RELEASE_EMPTY_ARENAS)) model_release_arena(a);
             audit();
         }
     for (uint32_t i = 0; i < MAX_LIVE; i++)

@@ -212,7 +212,8 @@ VB_API uint32_t vb_pool_capacity(vb_pool *pool, int32_t handle);
 VB_API uint32_t vb_pool_region_count(vb_pool *pool);
 VB_API void *vb_pool_region_base(vb_pool *pool, uint32_t index);
 VB_API uint64_t vb_pool_region_size(vb_pool *pool, uint32_t index);
-/* First registered index of a region, or -1. */
+/* First registered index of a region, or -1 (also for a share's arena
+ * its view has not mapped yet: its indexes are reserved, not registered). */
 VB_API int32_t vb_pool_region_reg_index(vb_pool *pool, uint32_t index);
 
 /* Fills out[0..VB_STAT_LEN) (doubles: exact below 2^53). */

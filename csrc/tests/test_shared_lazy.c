@@ -219,6 +219,35 @@ static void shared_lazy_refused_registration_unmaps(void) {
     lazy_setup_end(&x);
 }
 
+/* Hybrid pools and huge-page pools map lazily too: the arena is writable
+ * after the first alloc (THP advice for huge pages), untouched before. */
+static void shared_lazy_hybrid_and_huge(void) {
+    uint32_t sizes[2] = {4096, 64 * KiB}, counts[2] = {64, 16};
+    for (int kind = 0; kind < 2 && !test_failures(); kind++) {
+        vb_pool *p;
+        if (kind == 0) REQUIRE(vb_hybrid_create(sizes, counts, 2, VB_FLAG_POPULATE, &p) == 0);
+        else REQUIRE(vb_buddy_create(4 * MiB, 0, 0, VB_FLAG_HUGE_PAGES | VB_FLAG_POPULATE, &p) == 0);
+        uint64_t rss = status_bytes("VmRSS");
+        uint32_t share[2];
+        REQUIRE(vb_pool_share(p, share) == 0);
+        vb_view *v;
+        REQUIRE(vb_view_attach(p, share[0], share[1], &v) == 0);
+        CHECK_MSG(test_under_valgrind() || status_bytes("VmRSS") < rss + 512 * KiB, "kind %d: the share faulted pages in", kind);
+        int32_t h = vb_view_alloc(v, 64 * KiB);
+        REQUIRE(h >= 0);
+        uint8_t *b = (uint8_t *)vb_view_base(v) + (uint64_t)((uint32_t)h & VB_HANDLE_PAGE_MASK) * 4096;
+        fill_pattern(b, 64 * KiB, 11);
+        CHECK_EQ(pattern_mismatch(b, 64 * KiB, 11), 64 * KiB);
+        double s[VB_STAT_LEN];
+        vb_view_stats(v, s);
+        if (kind == 1) CHECK_EQ(s[VB_STAT_HUGE_ARENAS] + s[VB_STAT_THP_ARENAS], 1);
+        CHECK_RC(vb_view_free(v, h), 0);
+        CHECK_RC(vb_view_detach(v), 0);
+        CHECK_POOL(p);
+        CHECK_RC(vb_pool_destroy(p), 0);
+    }
+}
+
 /* --- races: the owner changes registration while the view maps ------------------ */
 
 typedef struct race {
@@ -333,6 +362,7 @@ const test_case shared_lazy_tests[] = {
     TEST(shared_lazy_view_leaves_without_alloc),
     TEST(shared_lazy_follows_registration),
     TEST(shared_lazy_refused_registration_unmaps),
+    TEST(shared_lazy_hybrid_and_huge),
     TEST(shared_lazy_races_owner),
     TEST_END,
 };
