@@ -219,6 +219,54 @@ static void shared_lazy_refused_registration_unmaps(void) {
     lazy_setup_end(&x);
 }
 
+/* A pool registered with two rings: the view's arena is registered (pinned)
+ * in both at the reserved index, reads work through either, and closing one
+ * ring leaves the other's registration and the pin count right. */
+static void shared_lazy_two_rings(void) {
+    vb_ring *rings[2];
+    REQUIRE(vb_ring_create(8, 16, 0, &rings[0]) == 0);
+    REQUIRE(vb_ring_create(8, 16, 0, &rings[1]) == 0);
+    vb_pool *p;
+    REQUIRE(vb_buddy_create(64 * KiB, 0, 0, 0, &p) == 0);
+    double base = vb_pinned_bytes();
+    CHECK_RC(vb_pool_register_rings(p, rings, 2), 0);
+    double with_pool = vb_pinned_bytes();
+    uint32_t share[2];
+    REQUIRE(vb_pool_share(p, share) == 0);
+    vb_view *v;
+    REQUIRE(vb_view_attach(p, share[0], share[1], &v) == 0);
+    CHECK(vb_pinned_bytes() == with_pool);
+    int fd = scratch_file(16 * KiB, 21);
+    REQUIRE(fd >= 0);
+    int32_t h = vb_view_alloc(v, 16 * KiB);
+    REQUIRE(h >= 0);
+    CHECK_EQ((int32_t)vb_view_out(v)[VB_OUT_BUF_INDEX], 1);
+    CHECK(vb_pinned_bytes() == with_pool + 2 * 64 * KiB); /* pinned in each ring */
+    uint8_t *buf = (uint8_t *)vb_view_base(v) + (uint64_t)((uint32_t)h & VB_HANDLE_PAGE_MASK) * 4096;
+    for (int k = 0; k < 2; k++) {
+        memset(buf, 0, 16 * KiB);
+        CHECK_EQ(read_one(rings[k], fd, buf, 16 * KiB, 1), 16 * KiB);
+        CHECK_EQ(pattern_mismatch(buf, 16 * KiB, 21), 16 * KiB);
+    }
+    /* Ring 0 goes: the view's arena was pinned in it (and in ring 1: that
+     * pin stays); arena 0's pin moves to ring 1 where ring 1 cloned it. */
+    int cloned = vb_pool_reg_mode(p, rings[1]) & 2;
+    double before = vb_pinned_bytes();
+    CHECK_RC(vb_ring_destroy(rings[0]), 0);
+    CHECK_EQ(vb_view_reg(v), 1); /* still registered in the other ring */
+    CHECK(vb_pinned_bytes() == before - 64 * KiB - (cloned ? 0 : 64 * KiB));
+    memset(buf, 0, 16 * KiB);
+    CHECK_EQ(read_one(rings[1], fd, buf, 16 * KiB, 1), 16 * KiB);
+    CHECK_EQ(pattern_mismatch(buf, 16 * KiB, 21), 16 * KiB);
+    CHECK_RC(vb_view_free(v, h), 0);
+    CHECK_RC(vb_view_detach(v), 0);
+    CHECK_POOL(p);
+    CHECK_RC(vb_pool_destroy(p), 0);
+    CHECK(vb_pinned_bytes() == base);
+    CHECK_RC(vb_ring_destroy(rings[1]), 0);
+    close(fd);
+}
+
 /* Hybrid pools and huge-page pools map lazily too: the arena is writable
  * after the first alloc (THP advice for huge pages), untouched before. */
 static void shared_lazy_hybrid_and_huge(void) {
@@ -363,6 +411,7 @@ const test_case shared_lazy_tests[] = {
     TEST(shared_lazy_follows_registration),
     TEST(shared_lazy_refused_registration_unmaps),
     TEST(shared_lazy_hybrid_and_huge),
+    TEST(shared_lazy_two_rings),
     TEST(shared_lazy_races_owner),
     TEST_END,
 };
