@@ -866,9 +866,8 @@ export class Ring implements Disposable {
     if (this.#drain(ptr) > 0) {
       inlineSettled();
       this.#scheduleFlush();
-      return;
     }
-    this.#waiter.need();
+    this.#waiter.need(); // while gathering: only the other rings' (see need())
   }
 
   #deferDrain(): void {

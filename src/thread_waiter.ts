@@ -107,22 +107,27 @@ export class ThreadWaiter {
    * Called by a ring after it submitted, and after every wake-up; a no-op
    * while some ring is still gathering requests or none needs a wait. */
   need(): void {
-    if (this.#parked || this.#spinQueued || this.#turnQueued) return;
+    if (this.#spinQueued || this.#turnQueued) return;
     // A ring still gathering the requests its completions' continuations
-    // make calls need() once they are submitted: waiting inline now would
-    // hold them back behind the requests still in the kernel. Another ring
-    // that needs a wait meanwhile gets a parked one (which blocks nothing):
-    // a ring whose requests keep completing inside submit may gather for
-    // long.
+    // make calls need() again once they are submitted: waiting inline now
+    // would hold them back behind the requests still in the kernel. The
+    // other rings must not wait for it (one whose requests keep completing
+    // inside submit gathers for long: review 14c D1): what they have ready
+    // is drained now (one look in C), else a parked wait covers them.
     let gathering = false, others = false;
     for (const c of this.#clients) {
       if (c.gathering()) gathering = true;
       else if (c.needsWait()) others = true;
     }
     if (gathering) {
-      if (others) this.#park();
+      if (!others) return;
+      if (this.#sym.vb_waiter_spin(this.#ptr, 0) === 1) {
+        this.#spinQueued = true;
+        queueMicrotask(this.#onSpin);
+      } else if (!this.#parked) this.#park();
       return;
     }
+    if (this.#parked) return;
     if (!this.#anyNeeds()) return;
     if (this.#skipInline > 0) this.#skipInline--; // backing off after misses
     else if (this.#avgWaitUs < INLINE_US && this.#noInline === 0) {

@@ -36,10 +36,13 @@ function turn(): void {
  * posted now unless it already is), with a fresh budget. */
 export function onNextTurn(fn: () => void): void {
   afterTurn.push(fn);
-  if (!turnQueued) {
-    turnQueued = true;
-    macrotask(turn);
-  }
+  postTurn();
+}
+
+function postTurn(): void {
+  if (turnQueued) return;
+  turnQueued = true;
+  macrotask(turn);
 }
 
 /** Runs `fn` in a macrotask, soon: a message through a fresh
@@ -60,10 +63,7 @@ export function macrotask(fn: () => void): void {
 export function inlineSettled(): void {
   if (start >= 0) return;
   start = performance.now();
-  if (!turnQueued) {
-    turnQueued = true;
-    macrotask(turn);
-  }
+  postTurn();
 }
 
 /** True when this macrotask already did a budget's worth of inline work. */
@@ -71,7 +71,8 @@ export function overBudget(): boolean {
   return start >= 0 && performance.now() - start > BUDGET_MS;
 }
 
-/** Called from a macrotask (the parked wait's result): a fresh budget. */
+/** Called from the parked wait's result (a turn during which the thread
+ * was idle): a fresh budget. */
 export function turned(): void {
   start = -1;
 }
