@@ -67,6 +67,7 @@ export type { ConnectOptions, ListenOptions } from "./src/net/net.ts";
 import "./src/net/default_pool.ts";
 export type { NetFeatures, RequestOptions as NetRequestOptions } from "./src/net/host.ts";
 export {
+  ArenaMapError,
   BufferBusyError,
   BufferReleasedError,
   ConnectionClosedError,

@@ -23,6 +23,7 @@ const char *vb_strerror(int32_t code) {
     case VB_EKMEMLOCK: return "the kernel refused to pin the memory (RLIMIT_MEMLOCK)";
     case VB_EATTACHED: return "the pool is still attached in other threads";
     case VB_ESTALE: return "the pool of this share handle is closed";
+    case VB_EMAP: return "the kernel refused to map the arena's memory";
     case VB_ENORESOLVE: return "the host name does not resolve to an IPv4 or IPv6 address";
     default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
     }

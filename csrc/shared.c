@@ -501,7 +501,9 @@ __attribute__((noinline, cold)) static int32_t view_map(vb_view *v) {
     /* Our arena: no other thread touches its pages or its backing pool
      * while we own the slot, so mapping needs no lock. */
     int32_t rc = vb_arena_commit(a);
-    if (rc) return rc == -ENOMEM ? VB_ENOMEM : rc;
+    /* Not VB_ENOMEM: that says "the arena is full", and the caller would
+     * wait for releases that cannot come (nothing of it was handed out). */
+    if (rc) return VB_EMAP;
     vb_share_lock();
     rc = vb_registration_map_view_locked(p, v->arena);
     /* Release: whoever reads it (under the lock, or after our detach)

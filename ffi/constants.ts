@@ -33,6 +33,7 @@ export const Err = {
   EKMEMLOCK: -4006,
   EATTACHED: -4007,
   ESTALE: -4008,
+  EMAP: -4009,
 } as const;
 
 /** Operations of vb_ring_prep. */

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "cfbe1de460ebcc2a7572d949a0caa54c7297f962e1149d286047235b34b1c224",
-  "aarch64-linux": "2d0c0dd4f433fc59ae0c3609c542236a891e701958f51d0bc777c7bef32bdf36",
+  "x86_64-linux": "e709a5439b22010c094e2df675d754f1eb6ffc6419e2941da50f74555556fe45",
+  "aarch64-linux": "f1f42aaae85603622edfe31e90f9729951dca0023b0cb0f79d11ebbeed88e02e",
 };

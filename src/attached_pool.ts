@@ -20,6 +20,7 @@ import { sizeError } from "./options.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import {
+  ArenaMapError,
   DoubleFreeError,
   ForeignBufferError,
   PoolBusyError,
@@ -143,7 +144,9 @@ export class AttachedPool implements BufPool {
 
   /** A buffer of at least `size` bytes from this thread's arena. Throws
    * PoolExhaustedError when it is full (an attached pool does not grow or
-   * fall back), RangeError for a bad size. */
+   * fall back), RangeError for a bad size. The first allocation maps this
+   * thread's arena: ArenaMapError when the kernel refuses the memory,
+   * MemlockError when it refuses to pin it for the owner's rings. */
   alloc(size: number): FixedBuf {
     const buf = this.tryAlloc(size);
     if (buf === null) {
@@ -155,7 +158,8 @@ export class AttachedPool implements BufPool {
     return buf;
   }
 
-  /** Like alloc, but null when this thread's arena is full. */
+  /** Like alloc, but null when this thread's arena is full (the errors of
+   * a refused first mapping are thrown, as by alloc). */
   tryAlloc(size: number): FixedBuf | null {
     const buf = this.#attempt(size);
     if (buf === null) this.#failedAllocs++;
@@ -177,6 +181,9 @@ export class AttachedPool implements BufPool {
       if (h === Err.EMEMLOCK || h === Err.EKMEMLOCK) {
         throw registrationError(h, null, [], this.name, this.#size, "map");
       }
+      // Not "full": nothing of the arena was handed out, so allocAsync
+      // must reject rather than wait for releases that cannot come.
+      if (h === Err.EMAP) throw this.#mapError();
       throw new VeloqError(`pool "${this.name}" (attached): error ${h}`, { code: h });
     }
     this.#held++;
@@ -418,6 +425,14 @@ export class AttachedPool implements BufPool {
   #live(): Deno.PointerObject {
     if (this.#view === null) throw this.#closedError();
     return this.#view;
+  }
+
+  #mapError(): ArenaMapError {
+    return new ArenaMapError(
+      `pool "${this.name}" (attached): the kernel refused the ${this.#size} bytes of this thread's arena when its first allocation mapped them (ENOMEM: RLIMIT_DATA, RLIMIT_AS, vm.overcommit_memory or vm.max_map_count). Raise the limit or share a smaller arena; a later allocation tries again.`,
+      this.#size,
+      Err.EMAP,
+    );
   }
 
   #closedError(): PoolClosedError {

@@ -101,6 +101,22 @@ export class MemlockError extends RegistrationError {
   }
 }
 
+/** The kernel refused the memory behind an arena when it was mapped (a
+ * Worker's first allocation from a lazy share): RLIMIT_DATA, RLIMIT_AS,
+ * vm.overcommit or vm.max_map_count. Nothing was handed out; a later
+ * allocation tries again. */
+export class ArenaMapError extends VeloqError {
+  /** The error class name. */
+  override name = "ArenaMapError";
+  /** Bytes the arena needed. */
+  readonly bytesNeeded: number;
+  /** The message, the arena's size and the C core's code. */
+  constructor(message: string, bytesNeeded: number, code?: number) {
+    super(message, { code });
+    this.bytesNeeded = bytesNeeded;
+  }
+}
+
 /** An I/O request failed: the kernel's negative result, with its errno name. */
 export class IoError extends VeloqError {
   /** The error class name. */

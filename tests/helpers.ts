@@ -125,3 +125,14 @@ export class WorkerPeer {
     this.#w.terminate();
   }
 }
+
+/** Closes `pool` once no Worker has it attached (waits at most `ms`). */
+export async function closeDetached(
+  pool: { stats(): { attachedViews: number }; close(): void },
+  ms = 2000,
+): Promise<void> {
+  for (const until = Date.now() + ms; pool.stats().attachedViews !== 0 && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  pool.close();
+}

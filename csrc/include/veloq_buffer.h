@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 21u
+#define VB_ABI_VERSION 22u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -71,6 +71,7 @@ enum {
     VB_EKMEMLOCK = -4006,    /* the kernel refused to pin the memory (ENOMEM: RLIMIT_MEMLOCK) */
     VB_EATTACHED = -4007,    /* other threads still have the pool attached */
     VB_ESTALE = -4008,       /* a share handle of a pool that is closed (or not this one) */
+    VB_EMAP = -4009,         /* the kernel refused to map an arena's memory (mprotect: ENOMEM) */
 };
 
 /* Offsets into the array returned by vb_pool_out() (uint32 slots). */
@@ -301,9 +302,10 @@ VB_API int32_t vb_view_attach(vb_pool *pool, uint32_t reservation, uint32_t toke
  * view. */
 VB_API int32_t vb_view_detach(vb_view *view);
 /* Like vb_pool_alloc / vb_pool_free / vb_pool_flush, for the view's thread.
- * A view has no fallback: VB_ENOMEM when its arena is full (or cannot be
- * mapped), VB_ERANGE above the largest block.  The first vb_view_alloc
- * maps the arena and registers it with the pool's rings: VB_EMEMLOCK /
+ * A view has no fallback: VB_ENOMEM when its arena is full, VB_ERANGE above
+ * the largest block.  The first vb_view_alloc maps the arena (VB_EMAP when
+ * the kernel refuses the memory: RLIMIT_DATA, RLIMIT_AS, overcommit; a
+ * later alloc tries again) and registers it with the pool's rings: VB_EMEMLOCK /
  * VB_EKMEMLOCK when that registration is refused (the arena is unmapped
  * again; a later alloc tries again).  vb_view_flush returns (and adds to the view's
  * VB_OUT_QUEUE_ERRORS) the refusals of its own queue only. */
