@@ -155,6 +155,41 @@ function syncFloor(path: string, bs: number, qd: number): Run {
   return { iops: ops / secs, bytesPerSec: ops * bs / secs, cpuSecPerGiB: c / (ops * bs / GiB) };
 }
 
+/** bench/qd_c_floor.c built against this checkout's library, once. */
+async function buildCFloor(dir: string): Promise<string> {
+  const root = new URL("../", import.meta.url).pathname;
+  const bin = `${dir}/qd_c_floor`;
+  const o = await new Deno.Command("python3", {
+    args: [
+      "-m",
+      "ziglang",
+      "cc",
+      "-O2",
+      "-pthread",
+      `-I${root}csrc/include`,
+      "-o",
+      bin,
+      `${root}bench/qd_c_floor.c`,
+      `-L${root}zig-out/lib`,
+      "-lveloq_buffer",
+      `-Wl,-rpath,${root}zig-out/lib`,
+    ],
+  }).output();
+  if (!o.success) throw new Error(`building qd_c_floor: ${new TextDecoder().decode(o.stderr)}`);
+  return bin;
+}
+
+/** The same loop as syncFloor, in C, on the library's ring (no JS). */
+async function cFloor(bin: string, path: string, bs: number, qd: number): Promise<Run> {
+  const ops = qd === 1 ? Math.ceil(OPS / 5) : OPS;
+  const o = await new Deno.Command(bin, {
+    args: [path, String(SIZE), String(bs), String(qd), String(ops)],
+  }).output();
+  if (!o.success) throw new Error(`qd_c_floor: ${new TextDecoder().decode(o.stderr)}`);
+  const { iops } = JSON.parse(new TextDecoder().decode(o.stdout));
+  return { iops, bytesPerSec: iops * bs, cpuSecPerGiB: NaN };
+}
+
 async function fio(path: string, bs: number, qd: number, seq: boolean): Promise<Run> {
   const ops = seq ? SIZE / bs : (qd === 1 ? Math.ceil(OPS / 5) : OPS);
   const a = [
@@ -251,6 +286,7 @@ async function main() {
   const dir = new URL("../", import.meta.url).pathname; // the checkout: O_DIRECT works here
   const path = opt("--file", "") || await Deno.makeTempFile({ dir, prefix: ".veloq-qd-" });
   const dst = await Deno.makeTempFile({ dir, prefix: ".veloq-copy-" });
+  const binDir = await Deno.makeTempDir({ prefix: "veloq-qd-" });
   try {
     await prepare(path);
     // Unmeasured first copy: gives the destination its blocks (a first
@@ -261,11 +297,12 @@ async function main() {
       ...QDS.map((qd) => ({ label: `random 4 KiB QD${qd}`, bs: 4096, qd, seq: false })),
       { label: "sequential 128 KiB QD16", bs: 128 * 1024, qd: 16, seq: true },
     ].filter((row) => row.label.includes(ONLY));
-    const per: Record<string, { ring: Run[]; fio: Run[]; floor: Run[] }> = {};
+    const cBin = await buildCFloor(binDir);
+    const per: Record<string, { ring: Run[]; fio: Run[]; floor: Run[]; cfloor: Run[] }> = {};
     const copies: { await: CopyRun[]; callback: CopyRun[] } = { await: [], callback: [] };
     for (let r = 0; r < ROUNDS; r++) {
       for (const row of rows) {
-        const p = per[row.label] ??= { ring: [], fio: [], floor: [] };
+        const p = per[row.label] ??= { ring: [], fio: [], floor: [], cfloor: [] };
         // Alternate which goes first, so drift hits both alike.
         if (r % 2 === 0) {
           p.fio.push(await fio(path, row.bs, row.qd, row.seq));
@@ -274,7 +311,10 @@ async function main() {
           p.ring.push(await ringRead(path, row.bs, row.qd, row.seq));
           p.fio.push(await fio(path, row.bs, row.qd, row.seq));
         }
-        if (!row.seq) p.floor.push(syncFloor(path, row.bs, row.qd));
+        if (!row.seq) {
+          p.floor.push(syncFloor(path, row.bs, row.qd));
+          p.cfloor.push(await cFloor(cBin, path, row.bs, row.qd));
+        }
         const x = p.ring.at(-1)!, y = p.fio.at(-1)!;
         console.log(
           `round ${r} ${row.label}: ring ${x.iops.toFixed(0)} IOPS, fio ${y.iops.toFixed(0)} (${
@@ -325,6 +365,10 @@ async function main() {
           ratio: ratio(p.ring.map((x, i) => x.iops / p.fio[i].iops)),
           floorIops: p.floor.length ? med(p.floor.map((x) => x.iops)) : null,
           floorRatio: p.floor.length ? ratio(p.floor.map((x, i) => x.iops / p.fio[i].iops)) : null,
+          cFloorIops: p.cfloor.length ? med(p.cfloor.map((x) => x.iops)) : null,
+          cFloorRatio: p.cfloor.length
+            ? ratio(p.cfloor.map((x, i) => x.iops / p.fio[i].iops))
+            : null,
           ringToFloor: p.floor.length
             ? ratio(p.ring.map((x, i) => x.iops / p.floor[i].iops))
             : null,
@@ -349,6 +393,7 @@ async function main() {
     if (JSON_OUT) await Deno.writeTextFile(JSON_OUT, JSON.stringify(result, null, 2) + "\n");
   } finally {
     if (!opt("--file", "")) await Deno.remove(path);
+    await Deno.remove(binDir, { recursive: true }).catch(() => {});
     await Deno.remove(dst);
   }
 }

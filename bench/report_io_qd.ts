@@ -33,6 +33,8 @@ interface IoQd {
     deliveryUs?: number;
     floorIops?: number | null;
     floorRatio?: Ratio | null;
+    cFloorIops?: number | null;
+    cFloorRatio?: Ratio | null;
     ringToFloor?: Ratio | null;
   }[];
   copy: {
@@ -60,14 +62,17 @@ function floorTable(d: IoQd): string[] {
     "of FFI calls (prep, submit, a blocking reap; no promise, no await, no waiter), as a C " +
     "program would drive it. _floor ÷ fio_ is what JavaScript on Deno can reach at best; " +
     "_Ring ÷ floor_ is the cost of the promise API (settle, await continuation, next request) " +
-    "per request. Same rounds as above.",
+    "per request. _C floor_ is the same loop in C on the library's own ring (same setup: " +
+    "COOP_TASKRUN, the eventfd, the registered pool; bench/qd_c_floor.c): beside fio it is what " +
+    "the ring setup costs, beside the JS floor what Deno's FFI and runtime cost. Same rounds as " +
+    "above.",
     "",
-    "| workload | floor IOPS | floor ÷ fio | Ring ÷ floor |",
-    "|---|---:|---:|---:|",
+    "| workload | C floor ÷ fio | JS floor IOPS | JS floor ÷ fio | Ring ÷ JS floor |",
+    "|---|---:|---:|---:|---:|",
     ...rows.map((r) =>
-      `| ${r.workload} | ${r.floorIops!.toFixed(0)} | ${pct(r.floorRatio!)} | ${
-        pct(r.ringToFloor!)
-      } |`
+      `| ${r.workload} | ${r.cFloorRatio ? pct(r.cFloorRatio) : "—"} | ${
+        r.floorIops!.toFixed(0)
+      } | ${pct(r.floorRatio!)} | ${pct(r.ringToFloor!)} |`
     ),
     "",
   ];
