@@ -533,6 +533,14 @@ int32_t vb_pool_region_reg_index(vb_pool *p, uint32_t index) {
     return s->reg_index;
 }
 
+int32_t vb_pool_region_mapped(vb_pool *p, uint32_t index) {
+    if (index >= p->narenas) return 0;
+    /* Acquire, as vb_pool_region_reg_index: a view maps its arena from its
+     * own thread (release store in shared.c view_map). */
+    const vb_arena_slot *s = &p->arenas[index];
+    return s->backing && atomic_load_explicit(&s->mapped, memory_order_acquire);
+}
+
 void vb_pool_stats(vb_pool *p, double *out) {
     vb_pool_drain_remote(p);
     vb_pool_flush(p);

@@ -547,7 +547,17 @@ uint32_t vb_view_arena(vb_view *v) { return v->arena; }
 
 int32_t vb_view_reg(vb_view *v) { return atomic_load_explicit(&v->slot->view_reg, memory_order_acquire); }
 
+/* The slots never move and outlive every view (the pool cannot be
+ * destroyed while one is attached); view_reg is published by the owner
+ * with release, -1 before the kernel drops the buffers (registered.c). */
+int32_t vb_view_arena_reg(vb_view *v, uint32_t arena) {
+    if (arena >= VB_MAX_ARENAS) return -1;
+    return atomic_load_explicit(&v->pool->arenas[arena].view_reg, memory_order_acquire);
+}
+
 void *vb_view_base(vb_view *v) { return v->base; }
+
+int32_t vb_view_mapped(vb_view *v) { return (int32_t)v->mapped; } /* its thread's own copy */
 
 uint64_t vb_view_size(vb_view *v) { return v->slot->size; }
 

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "e709a5439b22010c094e2df675d754f1eb6ffc6419e2941da50f74555556fe45",
-  "aarch64-linux": "f1f42aaae85603622edfe31e90f9729951dca0023b0cb0f79d11ebbeed88e02e",
+  "x86_64-linux": "054f68c6ca6301f2b69b7b8a67f6b0c346d4b6aa7691f267ff936a18b9b40caa",
+  "aarch64-linux": "b952be998d81faa3a1718dacb5d7b1b44794bb8990ce539b608cafe03855089e",
 };

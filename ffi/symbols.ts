@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 22;
+export const ABI_VERSION = 23;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -38,6 +38,7 @@ export const symbols = {
 
   vb_pool_region_count: { parameters: ["pointer"], result: "u32" },
   vb_pool_region_base: { parameters: ["pointer", "u32"], result: "pointer" },
+  vb_pool_region_mapped: { parameters: ["pointer", "u32"], result: "i32" },
   vb_pool_region_size: { parameters: ["pointer", "u32"], result: "u64" },
   vb_pool_region_reg_index: { parameters: ["pointer", "u32"], result: "i32" },
   vb_pool_stats: { parameters: ["pointer", "buffer"], result: "void" },
@@ -116,6 +117,8 @@ export const symbols = {
   vb_view_base: { parameters: ["pointer"], result: "pointer" },
   vb_view_size: { parameters: ["pointer"], result: "u64" },
   vb_view_reg: { parameters: ["pointer"], result: "i32" },
+  vb_view_arena_reg: { parameters: ["pointer", "u32"], result: "i32" },
+  vb_view_mapped: { parameters: ["pointer"], result: "i32" },
 
   vb_file_open: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   vb_file_close: { parameters: ["i32"], result: "i32" },

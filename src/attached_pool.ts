@@ -262,9 +262,12 @@ export class AttachedPool implements BufPool {
     };
   }
 
-  /** This thread's arena. */
+  /** This thread's arena; none before its first allocation maps it. */
   regions(): Region[] {
     const view = this.#live();
+    // None before this thread's first allocation maps its arena: until
+    // then it is address space, and native code given it would fault.
+    if (this.#sym.vb_view_mapped(view) === 0) return [];
     // Read now, not at attach: the owner registers and unregisters the
     // pool (its ring may close) while this view lives.
     return [{ pointer: this.#base, length: this.#size, bufIndex: this.#sym.vb_view_reg(view) }];
@@ -406,12 +409,15 @@ export class AttachedPool implements BufPool {
     else if (this.#foreign.delete(handle)) this.#sym.vb_thread_view_hold(this.#rec, handle, 0);
   }
 
-  /** @ignore Internal (BufOwner): whether the registered indexes of this
-   * arena's buffers still hold: the arena is registered now (the owner's
-   * ring may have closed, or the pool been unregistered, meanwhile). */
-  [kIndexLive](): boolean {
+  /** @ignore Internal (BufOwner): whether the registered index of the
+   * buffer `handle` names still holds: its arena is registered now (the
+   * owner's ring may have closed, or the pool been unregistered,
+   * meanwhile). Asked of the buffer's own arena, not this thread's: a
+   * buffer handed over from the owner is registered whether or not this
+   * thread's lazy arena is mapped yet. */
+  [kIndexLive](handle: number): boolean {
     const view = this.#view;
-    return view !== null && this.#sym.vb_view_reg(view) >= 0;
+    return view !== null && this.#sym.vb_view_arena_reg(view, handle >>> HANDLE_PAGE_BITS) >= 0;
   }
 
   /** @ignore Internal (BufOwner): never in checked mode. */

@@ -24,8 +24,10 @@ export interface BufOwner {
   /** The Rings the owner's memory is registered with (same index in each). */
   readonly registrars: readonly object[];
   /** False once every ring the memory was registered with closed: the
-   * indexes buffers were handed out with mean nothing any more. */
-  [kIndexLive](): boolean;
+   * indexes buffers were handed out with mean nothing any more. `handle`:
+   * the buffer's (an attached pool answers for the arena it names, which
+   * may be another thread's). */
+  [kIndexLive](handle: number): boolean;
   /** Checked mode: views are detached and the leak registry told on release. */
   readonly checked: boolean;
   /** Checked mode: the buffer was released or transferred (not leaked). */
@@ -221,7 +223,7 @@ export class FixedBuf {
     const owner = this.#owner;
     if (owner === null) throw this.#released("bufIndex");
     const i = this.#bufIndex;
-    return i >= 0 && !owner[kIndexLive]() ? -1 : i;
+    return i >= 0 && !owner[kIndexLive](this.#handle) ? -1 : i;
   }
 
   /** The buffer's address (4096-aligned), for other native code. */
@@ -301,7 +303,7 @@ export class FixedBuf {
       token,
       handle: this.#handle,
       capacity: this.#capacity,
-      bufIndex: index >= 0 && !owner[kIndexLive]() ? -1 : index,
+      bufIndex: index >= 0 && !owner[kIndexLive](this.#handle) ? -1 : index,
       address,
       claim: new Int32Array(new SharedArrayBuffer(4)),
     };

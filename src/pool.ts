@@ -169,7 +169,8 @@ export interface BufPool extends Disposable {
   allocAsync(size: number, options?: AllocAsyncOptions): Promise<FixedBuf>;
   /** Current counters. */
   stats(): PoolStats;
-  /** The arenas, for registration or other native code. */
+  /** The arenas, for registration or other native code: memory only (a
+   * share's arena its Worker has not mapped yet is left out). */
   regions(): Region[];
   /** Verifies every invariant of the pool; throws PoolCorruptedError. */
   check(): void;
@@ -676,8 +677,11 @@ export abstract class NativePool implements BufPool {
     const n = this.#sym.vb_pool_region_count(ptr);
     const out: Region[] = [];
     for (let i = 0; i < n; i++) {
+      // Left out: an extra arena that was returned, and a share's arena
+      // its Worker has not mapped yet (address space: touching it faults).
+      if (this.#sym.vb_pool_region_mapped(ptr, i) === 0) continue;
       const pointer = this.#sym.vb_pool_region_base(ptr, i);
-      if (pointer === null) continue; // an extra arena that was returned
+      if (pointer === null) continue;
       out.push({
         pointer,
         length: Number(this.#sym.vb_pool_region_size(ptr, i)),

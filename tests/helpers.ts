@@ -136,3 +136,41 @@ export async function closeDetached(
   }
   pool.close();
 }
+
+/** A probe script's body, run in its own process: whatever it records in
+ * `out` (or the error it throws) is printed as one JSON line, then the
+ * Worker and the process end. */
+export async function probeMain(
+  peer: WorkerPeer,
+  body: (out: Record<string, unknown>) => Promise<void>,
+): Promise<never> {
+  const out: Record<string, unknown> = {};
+  try {
+    await body(out);
+  } catch (e) {
+    out.error = String(e);
+  } finally {
+    peer.terminate();
+  }
+  console.log(JSON.stringify(out));
+  Deno.exit(0);
+}
+
+/** Runs a probeMain script in a subprocess (killed after `ms`) and returns
+ * what it printed; throws with its stderr when it did not exit 0. */
+export async function runProbe<T = Record<string, unknown>>(
+  path: string,
+  ms = 60_000,
+): Promise<T & { error?: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-ffi", "--allow-env", "--allow-read", path],
+    stderr: "piped",
+    signal: AbortSignal.timeout(ms),
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `${path}: exit ${out.code} signal ${out.signal}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 22u
+#define VB_ABI_VERSION 23u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -216,6 +216,10 @@ VB_API uint64_t vb_pool_region_size(vb_pool *pool, uint32_t index);
 /* First registered index of a region, or -1 (also for a share's arena
  * its view has not mapped yet: its indexes are reserved, not registered). */
 VB_API int32_t vb_pool_region_reg_index(vb_pool *pool, uint32_t index);
+/* 1 when a region is memory now, 0 when it is address space only (a
+ * share's arena its view has not mapped yet: touching it faults) or was
+ * returned.  A snapshot: the view may map it just after. */
+VB_API int32_t vb_pool_region_mapped(vb_pool *pool, uint32_t index);
 
 /* Fills out[0..VB_STAT_LEN) (doubles: exact below 2^53). */
 VB_API void vb_pool_stats(vb_pool *pool, double *out);
@@ -328,6 +332,13 @@ VB_API uint64_t vb_view_size(vb_view *view);
 /* The first registered index of the view's arena now, or -1 (it follows
  * the owner's vb_pool_register / vb_pool_unregister and ring destroys). */
 VB_API int32_t vb_view_reg(vb_view *view);
+/* The same for any arena of the view's pool (a buffer another thread
+ * handed over): its first registered index now, or -1 (not registered,
+ * every ring closed, an arena number out of range or the fallback's). */
+VB_API int32_t vb_view_arena_reg(vb_view *view, uint32_t arena);
+/* 1 once the view's arena is memory (its first allocation mapped it, or
+ * it was mapped before this view attached), 0 while it is address space. */
+VB_API int32_t vb_view_mapped(vb_view *view);
 
 /* --- threads ending (binding support) -----------------------------------------
  *

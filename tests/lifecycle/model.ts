@@ -663,8 +663,8 @@ export async function runLifecycle(
         worker.onmessage = (e) => w.replies.shift()?.(e.data);
         workers.push(w);
         p.workers.push(w);
-        const r = await ask(w, { cmd: "attach", pool: p.pool.share() });
-        w.arena = [r.base as bigint, (r.base as bigint) + BigInt(r.length as number)];
+        // Its arena holds no buffer until its first alloc maps it (w.arena then).
+        await ask(w, { cmd: "attach", pool: p.pool.share() });
         w.attached = true;
         note(`worker ${w.id} attached pool ${p.id}`);
       }],
@@ -674,6 +674,9 @@ export async function runLifecycle(
         const w = pick(ws);
         const r = await ask(w, { cmd: "alloc", size: pick([4096, 8192]), n: 1 + int(3) });
         const bufs = r.bufs as TransferredBuf[];
+        if (r.base !== undefined) {
+          w.arena = [r.base as bigint, (r.base as bigint) + BigInt(r.length as number)];
+        }
         w.pool.transit.push(...bufs);
         note(`worker ${w.id} allocated ${bufs.length}, handed back`);
       }],

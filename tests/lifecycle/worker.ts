@@ -4,7 +4,8 @@
  *
  *   { cmd: "attach", pool }            attachPool(pool)
  *   { cmd: "alloc", size, n }          allocates up to n buffers from its
- *                                      arena, hands them back ({ bufs })
+ *                                      arena, hands them back ({ bufs,
+ *                                      base, length: the arena, once mapped })
  *   { cmd: "take", bufs }              attaches them and holds them
  *   { cmd: "release" }                 releases what it holds ({ n })
  *   { cmd: "io", path }                its own Ring and pool: starts a read
@@ -33,11 +34,7 @@ self.onmessage = (e) => {
     switch (m.cmd) {
       case "attach":
         pool = attachPool(m.pool);
-        self.postMessage({
-          ok: "attached",
-          base: BigInt(Deno.UnsafePointer.value(pool.regions()[0].pointer)),
-          length: pool.regions()[0].length,
-        });
+        self.postMessage({ ok: "attached" });
         break;
       case "alloc": {
         const bufs = [];
@@ -47,7 +44,14 @@ self.onmessage = (e) => {
           b.bytes[0] = 0x77;
           bufs.push(b.transfer());
         }
-        self.postMessage({ ok: "alloc", bufs });
+        // The arena is memory (a region) once the first alloc mapped it.
+        const [region] = pool!.regions();
+        self.postMessage({
+          ok: "alloc",
+          bufs,
+          base: region && BigInt(Deno.UnsafePointer.value(region.pointer)),
+          length: region?.length,
+        });
         break;
       }
       case "take":
