@@ -86,6 +86,7 @@ pub fn build(b: *std.Build) void {
             "csrc/tests/test_shared_stress.c",
             "csrc/tests/test_shared_review.c",
             "csrc/tests/test_shared_lazy.c",
+            "csrc/tests/test_shared_pin_lock.c",
             "csrc/tests/test_net.c",
         },
         .flags = &c_flags,

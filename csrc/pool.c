@@ -102,12 +102,14 @@ int32_t vb_pool_wrap(const vb_backing_vtable *vt, void *backing, uint32_t flags,
     p->vt = vt;
     p->flags = flags;
     p->arenas = slots;
+    pthread_mutex_init(&p->reg_lock, 0);
     p->narenas = 1;
     p->live_arenas = 1;
     p->max_arenas = 1;
     vb_slot_fill(p, 0, backing);
     if (vb_slot_links(p, 0) != 0) {
         vt->destroy(backing);
+        pthread_mutex_destroy(&p->reg_lock);
         free(slots);
         free(p);
         return VB_ENOMEM;
@@ -216,6 +218,9 @@ static int32_t destroy(vb_pool *p, int abandoned) {
         if (p->arenas[i].backing) p->vt->destroy(p->arenas[i].backing);
     vb_fallback_destroy(&p->fallback);
     vb_pool_free_links(p);
+    /* No view is left to take it (attached == 0, decided under the share
+     * lock) and vb_pool_unregister above let it go. */
+    pthread_mutex_destroy(&p->reg_lock);
     free(p->arenas);
     free(p);
     atomic_fetch_sub_explicit(&live_pools, 1, memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include "fallback.h"
 #include "pool_impl.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* Who may touch an arena's backing pool (vb_arena_slot.owner).  The
@@ -114,6 +115,12 @@ struct vb_pool {
     _Atomic uint64_t remote_errors;   /* remote frees that named no live buffer (any thread) */
     _Atomic uint64_t view_allocs;     /* allocations of detached views */
     uint64_t queue_errors;            /* refused deferred frees the check has reported */
+    /* The pool's registration state as a view's first allocation reads and
+     * writes it (registered.c, "Lazy shares"): held while that view pins
+     * its arena, so the pinning waits for no other pool and no other pool
+     * waits for it.  Taken before the share lock, never after it (except
+     * by trylock: vb_registrations_detach). */
+    pthread_mutex_t reg_lock;
     char msg[256];
 };
 
@@ -166,8 +173,9 @@ void vb_pool_list(vb_pool *p);
  * (registered.c).  add returns 0 or an error and sets the slot's index. */
 int32_t vb_registration_add_arena(vb_pool *p, uint32_t arena);
 void vb_registration_remove_arena(vb_pool *p, uint32_t arena);
-/* A view's thread, share lock held: registers its arena (just mapped) at
- * the indexes reserved for it in every ring of the pool; all or nothing. */
+/* A view's thread, the pool's reg_lock held (not the share lock):
+ * registers its arena (just mapped) at the indexes reserved for it in
+ * every ring of the pool; all or nothing. */
 int32_t vb_registration_map_view_locked(vb_pool *p, uint32_t arena);
 
 #endif /* VB_POOL_INTERNAL_H */

@@ -32,18 +32,34 @@
  * destroy a ring (vb_registrations_detach), unregister or register the
  * pool, or grow it.  The rule that makes this safe: everything the view's
  * registration reads or writes is, for a slot some view may own, changed by
- * the owner only under the share lock, and the view does it under the same
- * lock:
+ * the owner only under the pool's reg_lock, and the view does it under the
+ * same lock.  Not under the process-wide share lock: pinning a large arena
+ * takes the kernel seconds, and every other pool's create, close, share
+ * and every ring's close would wait that long (review 13b #3).
  *
  *  - the pool's registration list and each registration's held[] entry of
  *    a view's slot: vb_pool_register_rings, vb_pool_unregister,
- *    vb_registrations_detach and vb_pool_reg_mode take the lock;
- *  - the slot's reg_index/reg_count: set by the share (before the slot is
- *    published) and changed only by those same locked paths;
+ *    vb_registrations_detach and vb_pool_reg_mode take reg_lock (the first
+ *    three also the share lock, after it, for the registrars' lists, which
+ *    several pools share);
+ *  - the slot's reg_index/reg_count and `mapped`: set by the share (before
+ *    the slot is published) and changed only by those same locked paths
+ *    and by the view under reg_lock;
  *  - the ring: a registration exists only while its ring does (detach
- *    unlinks it, under the lock, before vb_ring_destroy closes the fd), so
- *    a view that finds the registration under the lock calls the kernel on
- *    a live ring fd, never on a closed or reused one;
+ *    unlinks it, holding reg_lock, before vb_ring_destroy closes the fd),
+ *    so a view that finds the registration under reg_lock calls the
+ *    kernel on a live ring fd, never on a closed or reused one: a ring
+ *    destroyed while a view of one of its pools pins waits for that pin
+ *    (only that ring's destroy waits, and it holds no lock meanwhile);
+ *  - lock order: reg_lock, then the share lock.  vb_registrations_detach
+ *    needs the share lock first (to find the pools in the registrar's list,
+ *    alive while listed) and so only tries reg_lock; when a view holds it,
+ *    detach lets the share lock go and tries again shortly: no thread ever
+ *    blocks on reg_lock while holding the share lock, so no deadlock, and
+ *    the view's pin needs no lock that detach holds while it waits;
+ *  - the pool's destroy takes no reg_lock under the share lock: once it
+ *    found attached == 0 there no view exists, so none can hold it, and its
+ *    vb_pool_unregister runs after it let the share lock go;
  *  - the ring's own bookkeeping (the table's `used` map, find_free, grow's
  *    registrations of new arenas): the view never touches it, it only asks
  *    the kernel to fill indexes reserved for it (fill_reserved), so the
@@ -68,6 +84,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How one arena is held in one ring.  RESERVED: a lazy share's arena, not
@@ -235,6 +252,26 @@ static int32_t register_arena(vb_pool *p, uint32_t i) {
 
 int32_t vb_registration_add_arena(vb_pool *p, uint32_t i) { return register_arena(p, i); }
 
+/* The pre-check as for the owner's registrations, without the owner's
+ * message buffer (not ours to write): the binding says it. */
+static int memlock_allows(const vb_registration *r, uint64_t bytes) {
+    if (r->registrar->no_memlock_precheck || vb_has_ipc_lock()) return 1;
+    double limit = vb_memlock_limit();
+    return limit < 0 || vb_pinned_bytes() + (double)bytes <= limit;
+}
+
+/* Faults the arena in from user space before the kernel pins it.  Pinning
+ * pages that are not there yet makes the kernel fault them in itself with
+ * the process's mmap lock held for the whole arena, so every other
+ * thread's mmap, munmap or mprotect (any pool's create or close) waits
+ * for the pin; our own faults take it per page at most (per-VMA locks
+ * since 6.4: not at all), and the pin then finds every page present.
+ * The arena was just mapped (first mapping, or zeroed by a decommit):
+ * every byte is 0, so writing 0 changes nothing but the page tables. */
+static void prefault(const vb_arena_slot *s) {
+    for (uint64_t off = 0; off < s->size; off += VB_PAGE_SIZE) ((volatile uint8_t *)s->base)[off] = 0;
+}
+
 int32_t vb_registration_map_view_locked(vb_pool *p, uint32_t i) {
     vb_arena_slot *s = &p->arenas[i];
     if (!p->registration || s->reg_index < 0) return 0; /* unregistered: nothing to fill */
@@ -243,16 +280,20 @@ int32_t vb_registration_map_view_locked(vb_pool *p, uint32_t i) {
     if (n != s->reg_count) return VB_EINVAL; /* cannot happen: one shape */
     int32_t rc = 0;
     vb_registration *r;
+    /* Fault it in only for a pin that may happen (a refused one would
+     * leave nothing but the faults to undo). */
+    int pin = 0;
     for (r = p->registration; r; r = r->next_pool) {
         if (r->held[i] != HELD_RESERVED) continue;
-        /* The pre-check as for the owner's registrations, without the
-         * owner's message buffer (not ours to write): the binding says it. */
-        if (!r->registrar->no_memlock_precheck && !vb_has_ipc_lock()) {
-            double limit = vb_memlock_limit();
-            if (limit >= 0 && vb_pinned_bytes() + (double)s->size > limit) {
-                rc = VB_EMEMLOCK;
-                break;
-            }
+        if (!memlock_allows(r, s->size)) return VB_EMEMLOCK; /* nothing filled yet */
+        pin = 1;
+    }
+    if (pin) prefault(s);
+    for (r = p->registration; r; r = r->next_pool) {
+        if (r->held[i] != HELD_RESERVED) continue;
+        if (!memlock_allows(r, s->size)) {
+            rc = VB_EMEMLOCK;
+            break;
         }
         rc = r->registrar->ops->fill_reserved(r->registrar->self, (uint32_t)s->reg_index, iov, n);
         if (rc) {
@@ -298,7 +339,7 @@ static void unlink_registration(vb_registration *reg) {
     free(reg);
 }
 
-/* The share lock held (see "Lazy shares"). */
+/* reg_lock and the share lock held (see "Lazy shares"). */
 static void unregister_locked(vb_pool *p) {
     for (uint32_t i = 0; i < p->narenas; i++) publish_view_reg(p, i, -1);
     while (p->registration) {
@@ -310,9 +351,11 @@ static void unregister_locked(vb_pool *p) {
 
 int32_t vb_pool_unregister(vb_pool *p) {
     if (!p) return VB_EINVAL;
-    vb_share_lock(); /* a view may be filling its reserved indexes */
+    pthread_mutex_lock(&p->reg_lock); /* a view may be filling its reserved indexes */
+    vb_share_lock();                  /* the registrars' lists */
     unregister_locked(p);
     vb_share_unlock();
+    pthread_mutex_unlock(&p->reg_lock);
     return 0;
 }
 
@@ -320,11 +363,15 @@ static int32_t register_rings_locked(vb_pool *p, vb_ring *const *rings, uint32_t
 
 int32_t vb_pool_register_rings(vb_pool *p, vb_ring *const *rings, uint32_t n) {
     if (!p || !rings || n == 0 || n > VB_MAX_POOL_RINGS) return VB_EINVAL;
-    /* Locked throughout: the list and a view's slot change under the lock
-     * only (see "Lazy shares"); rare, so pinning under it costs nobody. */
+    /* Locked throughout: the list and a view's slot change under reg_lock
+     * only (see "Lazy shares"); the share lock for the registrars' lists.
+     * (The owner pinning its own arenas under the share lock is as before
+     * lazy shares: its own synchronous call, at pool creation.) */
+    pthread_mutex_lock(&p->reg_lock);
     vb_share_lock();
     int32_t rc = register_rings_locked(p, rings, n);
     vb_share_unlock();
+    pthread_mutex_unlock(&p->reg_lock);
     return rc;
 }
 
@@ -366,29 +413,43 @@ int32_t vb_pool_reg_index(vb_pool *p) { return p ? p->arenas[0].reg_index : -1; 
 int32_t vb_pool_reg_mode(vb_pool *p, vb_ring *ring) {
     if (!p || !ring) return VB_EINVAL;
     int32_t mode = 0;
-    vb_share_lock(); /* a view writes its slot's held[] entry under it */
+    pthread_mutex_lock(&p->reg_lock); /* a view writes its slot's held[] entry under it */
     for (const vb_registration *r = p->registration; r; r = r->next_pool) {
         if (r->registrar != &ring->registrar) continue;
         for (uint32_t i = 0; i < p->narenas; i++) mode |= r->held[i] & (HELD_PINNED | HELD_CLONED);
         break;
     }
-    vb_share_unlock();
+    pthread_mutex_unlock(&p->reg_lock);
     return mode;
 }
 
 /* The registrar goes away (its ring is destroyed, which empties its table
  * in the kernel anyway): every pool in it goes on without it. */
 void vb_registrations_detach(vb_registrar *r) {
-    /* Under the share lock: once it is released no view can find this
-     * registrar, so the ring's fd may close (see "Lazy shares"). */
-    vb_share_lock();
-    while (r->regs) {
+    /* One pool at a time, each under its reg_lock: once a registration is
+     * unlinked no view can find this registrar, so the ring's fd may close
+     * when the list is empty (see "Lazy shares").  The share lock keeps
+     * the list and its pools alive while we look; reg_lock is only tried
+     * under it (lock order), and a view pinning holds it: then wait for
+     * the pin with no lock held and look again. */
+    for (;;) {
+        vb_share_lock();
         vb_registration *reg = r->regs;
+        if (!reg) {
+            vb_share_unlock();
+            return;
+        }
         vb_pool *p = reg->pool;
+        if (pthread_mutex_trylock(&p->reg_lock) != 0) {
+            vb_share_unlock();
+            nanosleep(&(struct timespec){0, 200 * 1000}, 0); /* a pin takes ms to s */
+            continue;
+        }
         if (p->registration == reg && !reg->next_pool) /* its last ring: views stop stamping first */
             for (uint32_t i = 0; i < p->narenas; i++) publish_view_reg(p, i, -1);
         for (uint32_t i = 0; i < p->narenas; i++) release_arena(reg, p, i);
         unlink_registration(reg);
+        pthread_mutex_unlock(&p->reg_lock);
+        vb_share_unlock();
     }
-    vb_share_unlock();
 }

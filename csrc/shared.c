@@ -96,9 +96,10 @@
  * slot is published, exactly as for an eager share; what changes later is
  * only (a) the arena's pages, made read/write by its view (the slot's only
  * user: the owner never touches a view's arena, and the view never touches
- * anyone else's), (b) the registration, done by the view under the share
- * lock (registered.c has that argument), and (c) `mapped`, 0 -> 1, stored
- * by the view under the lock with release after (a) and (b).
+ * anyone else's), (b) the registration, done by the view under the pool's
+ * reg_lock (registered.c has that argument; not the share lock, so a long
+ * pin stalls no other pool), and (c) `mapped`, 0 -> 1, stored by the view
+ * under reg_lock with release after (a) and (b).
  * `mapped` decides what the owner may do with the slot once it is its own
  * again: a RETURNED slot read (acquire) as never mapped is dropped at once
  * (its view's last write to it precedes its detach), as is a cancelled
@@ -504,12 +505,15 @@ __attribute__((noinline, cold)) static int32_t view_map(vb_view *v) {
     /* Not VB_ENOMEM: that says "the arena is full", and the caller would
      * wait for releases that cannot come (nothing of it was handed out). */
     if (rc) return VB_EMAP;
-    vb_share_lock();
+    /* The pool's reg_lock, not the share lock: the kernel may take seconds
+     * to pin a large arena, and no other pool or ring has to wait for that
+     * (registered.c, "Lazy shares", has the argument). */
+    pthread_mutex_lock(&p->reg_lock);
     rc = vb_registration_map_view_locked(p, v->arena);
-    /* Release: whoever reads it (under the lock, or after our detach)
+    /* Release: whoever reads it (under reg_lock, or after our detach)
      * sees the mapping and the registration. */
     if (!rc) atomic_store_explicit(&v->slot->mapped, 1, memory_order_release);
-    vb_share_unlock();
+    pthread_mutex_unlock(&p->reg_lock);
     if (rc) {
         vb_arena_decommit(a);
         return rc;

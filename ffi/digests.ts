@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "054f68c6ca6301f2b69b7b8a67f6b0c346d4b6aa7691f267ff936a18b9b40caa",
-  "aarch64-linux": "b952be998d81faa3a1718dacb5d7b1b44794bb8990ce539b608cafe03855089e",
+  "x86_64-linux": "037b9c4992f95a156e6ff38e27036ff8e95dfc5f0186b212bb281c8db5bb09e0",
+  "aarch64-linux": "779285030c43eaf52aaa9e3dd0842f1b18c691384c2f0983794b21f137f60423",
 };

@@ -48,6 +48,7 @@ extern const test_case edge_tests[];
 extern const test_case shared_stress_tests[];
 extern const test_case shared_review_tests[];
 extern const test_case shared_lazy_tests[];
+extern const test_case shared_pin_lock_tests[];
 extern const test_case net_tests[];
 
 /* --- recording ------------------------------------------------------------- */

@@ -262,7 +262,7 @@ static int selected(const char *name, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     static const test_case *const suites[] = {buddy_tests, hybrid_tests, growth_tests, ring_tests, waiter_tests, thread_tests,
-                                                 ring_ops_tests, thread_exit_tests, shared_tests, shared_review_tests, shared_lazy_tests, edge_tests, shared_stress_tests, net_tests,
+                                                 ring_ops_tests, thread_exit_tests, shared_tests, shared_review_tests, shared_lazy_tests, shared_pin_lock_tests, edge_tests, shared_stress_tests, net_tests,
                                                  model_tests};
     result = mmap(0, sizeof *result, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (result == MAP_FAILED) {
