@@ -100,9 +100,9 @@ function place(what: string): string {
 }
 
 /** Kept out of release() so that release stays small enough to inline. */
-function busyError(pool: string, requests: number): BufferBusyError {
+function busyError(pool: string, requests: number, what: string): BufferBusyError {
   return new BufferBusyError(
-    `buffer of pool "${pool}" is in use by ${requests} I/O request(s): await them before release`,
+    `buffer of pool "${pool}" is in use by ${requests} I/O request(s): await them before ${what}`,
   );
 }
 
@@ -285,7 +285,7 @@ export class FixedBuf {
   transfer(): TransferredBuf {
     const owner = this.#owner;
     if (owner === null) throw this.#released("transfer");
-    if (this.#busy !== 0) throw busyError(owner.name, this.#busy);
+    if (this.#busy !== 0) throw busyError(owner.name, this.#busy, "transfer()");
     const { pool, token } = owner[kIdentity]();
     const address = BigInt(Deno.UnsafePointer.value(owner[kPointer](this.#handle)));
     this.#owner = null;

@@ -126,7 +126,9 @@ export interface RingStats {
   /** io_uring_submit calls: one per tick with new requests, plus those
    * made because the SQ filled up (more requests in a tick than `entries`). */
   submitCalls: number;
-  /** Times the helper thread woke JavaScript up. */
+  /** Drains that found completions after a wait: a parked wait's return
+   * (the helper thread woke JavaScript up) or an inline one (a poll or a
+   * block in the kernel on this thread). */
   wakeups: number;
   /** Requests in flight now. */
   inFlight: number;
