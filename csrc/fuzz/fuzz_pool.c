@@ -619,7 +619,7 @@ static void op_alloc(uint32_t size) {
         post_checks();
         return;
     }
-    if (where == OUT_FALLBACK && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+    if (where == OUT_FALLBACK && !err && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
     if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0; /* see verify_unmapped */
 
     int32_t h = vb_pool_alloc(M.pool, size);
