@@ -112,6 +112,7 @@ typedef struct model {
     uint32_t nlive, nfb;
     uint64_t fb_bytes;
     uint32_t fb_nslots;
+    uint32_t fb_linked; /* a fallback alloc succeeded: the pool made its remote-free links */
     uint64_t allocs, failed_allocs, queue_errors, queue_errors_total, seeds;
     /* what to verify after the call that the model just simulated */
     uint8_t *poisoned[MAX_LIVE];
@@ -283,7 +284,7 @@ static int32_t do_push(int32_t h) {
     uint8_t *pend;
     if (h < 0) return VB_EFAULT;
     if (a == FB_ARENA) {
-        if (!M.fb_nslots || page >= FB_LINKS) return VB_EFAULT;
+        if (!M.fb_linked || page >= FB_LINKS) return VB_EFAULT; /* no links made yet */
         pend = &M.fb_pend[page];
     } else {
         if (a >= VB_MAX_ARENAS || a >= M.narenas || !M.ar[a].live || page >= M.npages) return VB_EFAULT;
@@ -619,7 +620,11 @@ static void op_alloc(uint32_t size) {
         post_checks();
         return;
     }
-    if (where == OUT_FALLBACK && !err && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+    /* The pool grows its fallback slot table before it looks at the size
+     * (a refused alloc(4294967295) grows it too), but makes the remote-free
+     * links only for an allocation it served (fb_linked). */
+    if (where == OUT_FALLBACK && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+    if (where == OUT_FALLBACK && !err) M.fb_linked = 1;
     if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0; /* see verify_unmapped */
 
     int32_t h = vb_pool_alloc(M.pool, size);
@@ -1352,6 +1357,7 @@ static void op_alloc_many(reader *r) {
         uint32_t grow_into = 0;
         int where = expect_alloc(size, &err, &grow_into);
         if (where == OUT_FALLBACK && !err && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+        if (where == OUT_FALLBACK && !err) M.fb_linked = 1;
         if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0;
         if (err) {
             if (rc != err) fail("alloc_many(%u, %u) = %d, expected %d at buffer %u", size, n, rc, err, i);
