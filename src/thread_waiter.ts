@@ -127,8 +127,8 @@ export class ThreadWaiter {
       } else if (!this.#parked) this.#park();
       return;
     }
-    if (this.#parked) return;
-    if (!this.#anyNeeds()) return;
+    // Nothing gathers: `others` is then every ring that needs a wait.
+    if (this.#parked || !others) return;
     if (this.#skipInline > 0) this.#skipInline--; // backing off after misses
     else if (this.#avgWaitUs < INLINE_US && this.#noInline === 0) {
       // Inline work since the event loop last turned is over budget: let

@@ -174,3 +174,22 @@ export async function runProbe<T = Record<string, unknown>>(
   }
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
 }
+
+/** A second copy of the package (the same sources under another URL, as
+ * two versions or a JSR and a local import would be) in `dir`, sharing
+ * this checkout's built library: the directory holding its mod.ts. */
+export function packageCopy(dir: string): string {
+  const copy = Deno.makeTempDirSync({ dir, prefix: ".tmp-copy-" });
+  const root = new URL("..", import.meta.url).pathname;
+  const copyTree = (from: string, to: string) => { // recursive: src/net/
+    Deno.mkdirSync(to);
+    for (const f of Deno.readDirSync(from)) {
+      if (f.isFile) Deno.copyFileSync(`${from}/${f.name}`, `${to}/${f.name}`);
+      else if (f.isDirectory) copyTree(`${from}/${f.name}`, `${to}/${f.name}`);
+    }
+  };
+  for (const sub of ["src", "ffi"]) copyTree(`${root}/${sub}`, `${copy}/${sub}`);
+  Deno.copyFileSync(`${root}/mod.ts`, `${copy}/mod.ts`);
+  Deno.symlinkSync(`${root}/zig-out`, `${copy}/zig-out`);
+  return copy;
+}

@@ -19,7 +19,7 @@ import {
   PoolBusyError,
   Ring,
 } from "../mod.ts";
-import { hasIpcLock } from "./helpers.ts";
+import { hasIpcLock, packageCopy } from "./helpers.ts";
 
 const KiB = 1024;
 const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
@@ -436,18 +436,7 @@ for (
 Deno.test("item 12: a FixedBuf of another copy of the package gets a clear typed error", async () => {
   // A second copy: the same sources under another URL (as two versions, or
   // a JSR and a local import, would be).
-  const copy = Deno.makeTempDirSync({ dir, prefix: "copy-" });
-  const root = new URL("..", import.meta.url).pathname;
-  const copyTree = (from: string, to: string) => { // recursive: src/net/
-    Deno.mkdirSync(to);
-    for (const f of Deno.readDirSync(from)) {
-      if (f.isFile) Deno.copyFileSync(`${from}/${f.name}`, `${to}/${f.name}`);
-      else if (f.isDirectory) copyTree(`${from}/${f.name}`, `${to}/${f.name}`);
-    }
-  };
-  for (const sub of ["src", "ffi"]) copyTree(`${root}/${sub}`, `${copy}/${sub}`);
-  Deno.copyFileSync(`${root}/mod.ts`, `${copy}/mod.ts`);
-  Deno.symlinkSync(`${root}/zig-out`, `${copy}/zig-out`);
+  const copy = packageCopy(dir);
   const other = await import(`file://${copy}/mod.ts`) as typeof import("../mod.ts");
   assert.notEqual(other.Ring, Ring);
   using ring = new other.Ring({ entries: 8 });
