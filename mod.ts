@@ -48,6 +48,7 @@ export {
   type RingFile,
   type RingOptions,
   type RingStats,
+  type SubmitPolicy,
 } from "./src/ring.ts";
 export { FileHandle, openFile, type OpenFileOptions } from "./src/file.ts";
 export type {

@@ -13,7 +13,7 @@
  */
 import { runFio } from "./fio.ts";
 import process from "node:process";
-import { HybridPool, openFile, Ring } from "../mod.ts";
+import { HybridPool, openFile, Ring, type SubmitPolicy } from "../mod.ts";
 import { threadWaiter } from "../src/thread_waiter.ts";
 import { kRingPtr } from "../src/ring.ts";
 import { lib } from "../ffi/loader.ts";
@@ -110,9 +110,10 @@ async function ringRead(path: string, bs: number, qd: number, seq: boolean): Pro
 
 /**
  * The same reads on the same kind of Ring, driven by a synchronous loop of
- * FFI calls (prep, submit, a blocking reap: no promise, no await, no
- * waiter), as a C program would: what JavaScript on Deno can reach at
- * best. Ring ÷ floor is then the cost of the promise API per request.
+ * FFI calls (a blocking reap, then prep and submit each next request at
+ * once, as fio and the Ring's default policy for O_DIRECT files do: no
+ * promise, no await, no waiter), as a C program would: what JavaScript on
+ * Deno can reach at best. Ring ÷ floor is then the cost of the promise API per request.
  */
 function syncFloor(path: string, bs: number, qd: number): Run {
   const sym = lib().symbols;
@@ -136,10 +137,10 @@ function syncFloor(path: string, bs: number, qd: number): Run {
     if (sym.vb_ring_prep(rp, 0, fd, buf.bytes, bs, offs[issued++], buf.bufIndex, b) !== 0) {
       throw new Error("prep failed");
     }
+    sym.vb_ring_submit(rp);
   };
   const c0 = cpu(), t0 = performance.now();
   for (let b = 0; b < qd && issued < ops; b++) issue(b);
-  sym.vb_ring_submit(rp);
   while (done < ops) {
     const n = sym.vb_ring_reap(rp, 1000);
     if (n < 0) throw new Error(`reap ${n}`);
@@ -148,7 +149,6 @@ function syncFloor(path: string, bs: number, qd: number): Run {
       done++;
       if (issued < ops) issue(cqes[3 * k]);
     }
-    sym.vb_ring_submit(rp);
   }
   const secs = (performance.now() - t0) / 1000, c = cpu() - c0;
   bufs.forEach((b) => b.release());
@@ -223,8 +223,13 @@ interface CopyRun {
 }
 
 /** O_DIRECT copy of the file, COPY_QD workers of COPY_BS blocks. */
-async function copy(src: string, dst: string, style: "await" | "callback"): Promise<CopyRun> {
-  using ring = new Ring({ entries: 128 });
+async function copy(
+  src: string,
+  dst: string,
+  style: "await" | "callback",
+  submit: SubmitPolicy,
+): Promise<CopyRun> {
+  using ring = new Ring({ entries: 128, submit });
   using pool = HybridPool.create({
     classes: [{ size: COPY_BS, count: COPY_QD }],
     registrar: ring,
@@ -279,6 +284,20 @@ const ratio = (xs: number[]): Ratio => ({
   max: Math.max(...xs),
 });
 
+function copySummary(c: { await: CopyRun[]; callback: CopyRun[] }) {
+  return {
+    blockSize: COPY_BS,
+    qd: COPY_QD,
+    awaitMiBs: med(c.await.map((x) => x.bytesPerSec)) / MiB,
+    callbackMiBs: med(c.callback.map((x) => x.bytesPerSec)) / MiB,
+    awaitSubmitsPerRequest: med(c.await.map((x) => x.submitsPerRequest)),
+    callbackSubmitsPerRequest: med(c.callback.map((x) => x.submitsPerRequest)),
+    awaitWakeupsPerRequest: med(c.await.map((x) => x.wakeupsPerRequest)),
+    callbackWakeupsPerRequest: med(c.callback.map((x) => x.wakeupsPerRequest)),
+    ratio: ratio(c.await.map((x, i) => x.bytesPerSec / c.callback[i].bytesPerSec)),
+  };
+}
+
 const loadAvg = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 
 async function main() {
@@ -291,7 +310,7 @@ async function main() {
     await prepare(path);
     // Unmeasured first copy: gives the destination its blocks (a first
     // O_DIRECT write into a new file allocates, later ones overwrite).
-    await copy(path, dst, "callback");
+    await copy(path, dst, "callback", "auto");
     console.log(`file ${path}, ${SIZE / MiB} MiB, ${ROUNDS} rounds, kernel ${Deno.osRelease()}`);
     const rows = [
       ...QDS.map((qd) => ({ label: `random 4 KiB QD${qd}`, bs: 4096, qd, seq: false })),
@@ -299,7 +318,12 @@ async function main() {
     ].filter((row) => row.label.includes(ONLY));
     const cBin = await buildCFloor(binDir);
     const per: Record<string, { ring: Run[]; fio: Run[]; floor: Run[]; cfloor: Run[] }> = {};
-    const copies: { await: CopyRun[]; callback: CopyRun[] } = { await: [], callback: [] };
+    // The copy under the default policy (O_DIRECT requests submitted as they
+    // are made) and under "gather" (batched across await chains).
+    const copies = {
+      auto: { await: [] as CopyRun[], callback: [] as CopyRun[] },
+      gather: { await: [] as CopyRun[], callback: [] as CopyRun[] },
+    };
     for (let r = 0; r < ROUNDS; r++) {
       for (const row of rows) {
         const p = per[row.label] ??= { ring: [], fio: [], floor: [], cfloor: [] };
@@ -332,15 +356,17 @@ async function main() {
       }
       if (ONLY && ONLY !== "copy") continue;
       const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
-      for (const s of order) copies[s].push(await copy(path, dst, s));
-      const a = copies.await.at(-1)!, c = copies.callback.at(-1)!;
-      console.log(
-        `round ${r} copy: await ${(a.bytesPerSec / MiB).toFixed(0)} MiB/s (${
-          a.submitsPerRequest.toFixed(3)
-        } submits/req), callback ${(c.bytesPerSec / MiB).toFixed(0)} MiB/s (${
-          c.submitsPerRequest.toFixed(3)
-        })`,
-      );
+      for (const policy of ["auto", "gather"] as const) {
+        for (const s of order) copies[policy][s].push(await copy(path, dst, s, policy));
+        const a = copies[policy].await.at(-1)!, c = copies[policy].callback.at(-1)!;
+        console.log(
+          `round ${r} copy (submit: ${policy}): await ${(a.bytesPerSec / MiB).toFixed(0)} MiB/s (${
+            a.submitsPerRequest.toFixed(3)
+          } submits/req), callback ${(c.bytesPerSec / MiB).toFixed(0)} MiB/s (${
+            c.submitsPerRequest.toFixed(3)
+          })`,
+        );
+      }
     }
     const result = {
       date: new Date().toISOString(),
@@ -377,17 +403,8 @@ async function main() {
           deliveryUs: med(p.ring.map((x) => x.deliveryUs!)),
         };
       }),
-      copy: ONLY && ONLY !== "copy" ? null : {
-        blockSize: COPY_BS,
-        qd: COPY_QD,
-        awaitMiBs: med(copies.await.map((x) => x.bytesPerSec)) / MiB,
-        callbackMiBs: med(copies.callback.map((x) => x.bytesPerSec)) / MiB,
-        awaitSubmitsPerRequest: med(copies.await.map((x) => x.submitsPerRequest)),
-        callbackSubmitsPerRequest: med(copies.callback.map((x) => x.submitsPerRequest)),
-        awaitWakeupsPerRequest: med(copies.await.map((x) => x.wakeupsPerRequest)),
-        callbackWakeupsPerRequest: med(copies.callback.map((x) => x.wakeupsPerRequest)),
-        ratio: ratio(copies.await.map((x, i) => x.bytesPerSec / copies.callback[i].bytesPerSec)),
-      },
+      copy: ONLY && ONLY !== "copy" ? null : copySummary(copies.auto),
+      copyGather: ONLY && ONLY !== "copy" ? null : copySummary(copies.gather),
     };
     console.log(JSON.stringify(result, null, 2));
     if (JSON_OUT) await Deno.writeTextFile(JSON_OUT, JSON.stringify(result, null, 2) + "\n");

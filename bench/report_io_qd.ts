@@ -37,17 +37,33 @@ interface IoQd {
     cFloorRatio?: Ratio | null;
     ringToFloor?: Ratio | null;
   }[];
-  copy: {
-    blockSize: number;
-    qd: number;
-    awaitMiBs: number;
-    callbackMiBs: number;
-    awaitSubmitsPerRequest: number;
-    callbackSubmitsPerRequest: number;
-    awaitWakeupsPerRequest: number;
-    callbackWakeupsPerRequest: number;
-    ratio: Ratio;
-  };
+  copy: Copy;
+  /** The same copies with `submit: "gather"` (absent in older results). */
+  copyGather?: Copy | null;
+}
+interface Copy {
+  blockSize: number;
+  qd: number;
+  awaitMiBs: number;
+  callbackMiBs: number;
+  awaitSubmitsPerRequest: number;
+  callbackSubmitsPerRequest: number;
+  awaitWakeupsPerRequest: number;
+  callbackWakeupsPerRequest: number;
+  ratio: Ratio;
+}
+
+/** The await and callback rows of one copy policy. */
+function copyRows(policy: string, c: Copy): string[] {
+  return [
+    `| ${policy} | await loop | ${c.awaitMiBs.toFixed(0)} | ${
+      c.awaitSubmitsPerRequest.toFixed(3)
+    } | ${c.awaitWakeupsPerRequest.toFixed(3)} |`,
+    `| ${policy} | callbacks | ${c.callbackMiBs.toFixed(0)} | ${
+      c.callbackSubmitsPerRequest.toFixed(3)
+    } | ${c.callbackWakeupsPerRequest.toFixed(3)} |`,
+    `| ${policy} | **await ÷ callback** | **${pct(c.ratio)}** | | |`,
+  ];
 }
 
 const pct = (r: Ratio) =>
@@ -59,8 +75,8 @@ function floorTable(d: IoQd): string[] {
   if (rows.length === 0) return [];
   return [
     "Where the rest goes: the same reads on the same kind of Ring, driven by a synchronous loop " +
-    "of FFI calls (prep, submit, a blocking reap; no promise, no await, no waiter), as a C " +
-    "program would drive it. _floor ÷ fio_ is what JavaScript on Deno can reach at best; " +
+    "of FFI calls (a blocking reap, then prep and submit each next request at once, as fio " +
+    "does; no promise, no await, no waiter), as a C program would drive it. _floor ÷ fio_ is what JavaScript on Deno can reach at best; " +
     "_Ring ÷ floor_ is the cost of the promise API (settle, await continuation, next request) " +
     "per request. _C floor_ is the same loop in C on the library's own ring (same setup: " +
     "COOP_TASKRUN, the eventfd, the registered pool; bench/qd_c_floor.c): beside fio it is what " +
@@ -115,17 +131,14 @@ export function ioQdSection(root: string): string {
     ...floorTable(d),
     `O_DIRECT copy of the file, ${c.blockSize / 1024} KiB blocks, ${c.qd} workers, registered ` +
     "buffers: each worker awaits its read then its write (await), or chains them with `.then` " +
-    "(callback).",
+    '(callback). Under the default `submit: "auto"` each O_DIRECT request is submitted ' +
+    'when it is made; under `submit: "gather"` the requests of a batch, across await ' +
+    "chains, go in one submit.",
     "",
-    "| style | MiB/s | submit calls / request | wake-ups / request |",
-    "|---|---:|---:|---:|",
-    `| await loop | ${c.awaitMiBs.toFixed(0)} | ${c.awaitSubmitsPerRequest.toFixed(3)} | ${
-      c.awaitWakeupsPerRequest.toFixed(3)
-    } |`,
-    `| callbacks | ${c.callbackMiBs.toFixed(0)} | ${c.callbackSubmitsPerRequest.toFixed(3)} | ${
-      c.callbackWakeupsPerRequest.toFixed(3)
-    } |`,
-    `| await ÷ callback | ${pct(c.ratio)} | | |`,
+    "| submit policy | style | MiB/s | submit calls / request | wake-ups / request |",
+    "|---|---|---:|---:|---:|",
+    ...copyRows("auto (default)", c),
+    ...(d.copyGather ? copyRows("gather", d.copyGather) : []),
     "",
     `Reproduce: \`${d.command}\``,
     "",

@@ -95,7 +95,9 @@ Deno.test("WRITE_FIXED then an O_DIRECT read-back compares equal", async () => {
 });
 
 Deno.test("64+ concurrent reads all complete with the right data, batched", async () => {
-  using ring = new Ring({ entries: 32 }); // fewer SQEs than requests: SQ refills
+  // fewer SQEs than requests: SQ refills; "gather": O_DIRECT requests too
+  // are batched (the default submits each at once: submit_policy_test.ts)
+  using ring = new Ring({ entries: 32, submit: "gather" });
   using pool = HybridPool.create({ classes: [{ size: 4096, count: 128 }], registrar: ring });
   const { path, data } = patterned(128 * 4096, 9);
   using file = openFile(path, { direct: true });
