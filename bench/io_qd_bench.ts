@@ -220,6 +220,8 @@ interface CopyRun {
   bytesPerSec: number;
   submitsPerRequest: number;
   wakeupsPerRequest: number;
+  /** Share of the thread's waits served inline (no helper hand-over). */
+  polled: number;
 }
 
 /** O_DIRECT copy of the file, COPY_QD workers of COPY_BS blocks. */
@@ -239,6 +241,7 @@ async function copy(
   const bufs = Array.from({ length: COPY_QD }, () => pool.alloc(COPY_BS));
   const blocks = SIZE / COPY_BS;
   let next = 0;
+  const w0 = threadWaiter().spinStats();
   const t0 = performance.now();
   if (style === "await") {
     await Promise.all(bufs.map(async (b) => {
@@ -264,11 +267,14 @@ async function copy(
   }
   const secs = (performance.now() - t0) / 1000;
   const s = ring.stats();
+  const w1 = threadWaiter().spinStats();
+  const hits = w1.hits + w1.blockHits - w0.hits - w0.blockHits;
   bufs.forEach((b) => b.release());
   return {
     bytesPerSec: SIZE / secs,
     submitsPerRequest: s.submitCalls / s.completed,
     wakeupsPerRequest: s.wakeups / s.completed,
+    polled: hits / Math.max(1, hits + w1.wakeups - w0.wakeups),
   };
 }
 
@@ -362,9 +368,11 @@ async function main() {
         console.log(
           `round ${r} copy (submit: ${policy}): await ${(a.bytesPerSec / MiB).toFixed(0)} MiB/s (${
             a.submitsPerRequest.toFixed(3)
-          } submits/req), callback ${(c.bytesPerSec / MiB).toFixed(0)} MiB/s (${
+          } submits/req, ${a.wakeupsPerRequest.toFixed(3)} wake-ups/req, ${
+            (a.polled * 100).toFixed(0)
+          }% inline), callback ${(c.bytesPerSec / MiB).toFixed(0)} MiB/s (${
             c.submitsPerRequest.toFixed(3)
-          })`,
+          }, ${c.wakeupsPerRequest.toFixed(3)}, ${(c.polled * 100).toFixed(0)}%)`,
         );
       }
     }
