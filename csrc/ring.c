@@ -305,6 +305,10 @@ int32_t vb_ring_quiesce(vb_ring *r, uint32_t timeout_ms) {
         if (ms >= (long long)timeout_ms) return -ETIME;
         int32_t n = vb_ring_reap(r, (uint32_t)(timeout_ms - ms) > 50 ? 50 : (uint32_t)(timeout_ms - ms) + 1);
         if (n < 0 && n != -ETIME && n != -EINTR) return n;
+        /* A request linked behind one that was running had not started, so
+         * the cancel did not reach it; it starts once its predecessor
+         * completes: cancel again after each quiet slice. */
+        if (n == -ETIME) vb_ring_cancel_all(r);
     }
     return 0;
 }

@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "037b9c4992f95a156e6ff38e27036ff8e95dfc5f0186b212bb281c8db5bb09e0",
-  "aarch64-linux": "779285030c43eaf52aaa9e3dd0842f1b18c691384c2f0983794b21f137f60423",
+  "x86_64-linux": "c51488fa64f848afe9b47da226ca67a2aaa6908aa415939a790a5d76584ffec5",
+  "aarch64-linux": "f0a0d562f9f8816813af583d376efd4607a14579946e1cbb44da7e89b4d85141",
 };

@@ -175,7 +175,12 @@ function chainOf(ring: Ring): Chain {
 /** True while a link from a previous file request is pending on `ring`
  * (read/write must then come through here). */
 export function linkPending(ring: Ring): boolean {
-  return linkTails > 0 && chains.get(ring)?.tail != null;
+  if (linkTails === 0 && openChains === 0) return false;
+  // Also while a chain is open with no tail (its last request was refused
+  // or aborted before it started): the next request must close it first,
+  // or its SQE would land behind a linked one (review 14d #5).
+  const c = chains.get(ring);
+  return c !== undefined && (c.tail !== null || c.open);
 }
 
 /** Rings of this thread whose next file request is linked: lets plain
@@ -228,6 +233,12 @@ function request(
 ): Promise<number> {
   const { signal, timeout, link } = requestOptions(options, allowed); // throws: refused
   if (ring.closed) return Promise.reject(closedError());
+  if (timeout !== undefined && ring.entries < 2) {
+    // The request and its linked timeout must go in one submit (review 14d #6).
+    throw new RangeError(
+      `a request with a timeout needs 2 submission queue entries; this ring has entries: ${ring.entries}`,
+    );
+  }
   const r = new FileReq(ring, spec, signal, timeout, link);
   const { promise, resolve, reject } = Promise.withResolvers<number>();
   r.resolve = resolve;
@@ -381,6 +392,7 @@ function sendSqesNow(r: FileReq, linkAfter: boolean, timed: boolean): void {
         r.closing ||= closing;
         if (!r.timed || r.tres !== undefined) finish(r);
       },
+      r.spec.direct, // its submit policy (holds taken while waiting are not passed)
     );
   } catch (e) { // ring closed, buffer released, file closed
     endChainAt(r);
@@ -457,19 +469,34 @@ function abort(r: FileReq): void {
     // runNext skips a settled one).
     return finish(r);
   }
-  // With the kernel: cancel it by user_data (its slot is not reused until
-  // its CQE was drained, so the cancel cannot hit another request).
-  if (r.res !== undefined || r.spec.fallback !== undefined || r.ring.closed) return;
+  // With the kernel: cancel it by user_data.
+  if (r.spec.fallback !== undefined) return;
+  cancelInKernel(r);
+}
+
+/** How often an aborted request still with the kernel is cancelled again. */
+const RECANCEL_MS = 10;
+
+/** Cancels r by user_data, again every RECANCEL_MS until its CQE came: a
+ * request linked behind one still running has not started, the cancel does
+ * not find it (ENOENT), and it starts once its predecessor completes
+ * (review 14d #1). Safe: r's slot is not reused until its CQE was drained,
+ * and r.res is set then, so a later round cannot hit another request. */
+function cancelInKernel(r: FileReq): void {
   const ring = r.ring;
+  if (r.res !== undefined || ring.closed) return;
   closeChain(ring); // no cancel SQE in the middle of a chain
   const target = r.ud;
   preparing = true;
   try {
     ring[kInternal]((ptr, u) => native().vb_op_cancel(ptr, target, u));
+  } catch {
+    return; // closing: close() cancels everything itself
   } finally {
     preparing = false;
   }
   ring.submit();
+  setTimeout(() => cancelInKernel(r), RECANCEL_MS);
 }
 
 /** r never runs because `pred` failed. */
@@ -552,7 +579,11 @@ function opError(code: number, spec: Spec, linkFailed: boolean): IoError {
   } else if (name === "EOPNOTSUPP") {
     hint = " (the file system does not support this operation)";
   }
-  return new IoError(`${spec.what} failed: ${name}: ${describe(code)}${hint}`, -code, name);
+  // EBUSY here is the ring's, not a pool's (describe() speaks of pools).
+  const text = name === "EBUSY"
+    ? "the ring's submission queue has no room for it (and its linked timeout) now"
+    : describe(code);
+  return new IoError(`${spec.what} failed: ${name}: ${text}${hint}`, -code, name);
 }
 
 function closedError(): RingClosedError {

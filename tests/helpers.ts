@@ -193,3 +193,28 @@ export function packageCopy(dir: string): string {
   Deno.symlinkSync(`${root}/zig-out`, `${copy}/zig-out`);
   return copy;
 }
+
+/** Test files in a scratch directory beside the tests (O_DIRECT works
+ * there, unlike tmpfs), removed when the test module unloads. */
+export class Scratch {
+  readonly dir = Deno.makeTempDirSync({
+    dir: new URL(".", import.meta.url).pathname,
+    prefix: ".tmp-",
+  });
+  #n = 0;
+  constructor() {
+    globalThis.addEventListener("unload", () => Deno.removeSync(this.dir, { recursive: true }));
+  }
+  /** A new path in the directory. */
+  path(): string {
+    return `${this.dir}/f${this.#n++}.bin`;
+  }
+  /** A file of `size` bytes where byte i is (i * 7 + seed) & 0xff. */
+  patterned(size: number, seed: number): { path: string; data: Uint8Array } {
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7 + seed) & 0xff;
+    const path = this.path();
+    Deno.writeFileSync(path, data);
+    return { path, data };
+  }
+}

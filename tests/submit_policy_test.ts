@@ -7,19 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { HybridPool, openFile, Ring, type SubmitPolicy } from "../mod.ts";
+import { Scratch } from "./helpers.ts";
 
-const dir = Deno.makeTempDirSync({ dir: new URL(".", import.meta.url).pathname, prefix: ".tmp-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-let fileNo = 0;
-
-/** A file of `size` bytes where byte i is (i * 7 + seed) & 0xff. */
-function patterned(size: number, seed: number): { path: string; data: Uint8Array } {
-  const data = new Uint8Array(size);
-  for (let i = 0; i < size; i++) data[i] = (i * 7 + seed) & 0xff;
-  const path = `${dir}/f${fileNo++}.bin`;
-  Deno.writeFileSync(path, data);
-  return { path, data };
-}
+const scratch = new Scratch();
+const patterned = (size: number, seed: number) => scratch.patterned(size, seed);
 
 /** `n` reads of 4 KiB made in one synchronous run; the ring's submit calls. */
 async function burst(submit: SubmitPolicy | undefined, direct: boolean, n = 16) {
@@ -83,7 +74,7 @@ Deno.test("submit gather batches an await chain on O_DIRECT; auto does not", asy
 });
 
 Deno.test("submit: unknown policies are a TypeError", () => {
-  for (const bad of ["fast", "", 1, true, {}]) {
+  for (const bad of ["fast", "", 1, true, {}, null]) {
     assert.throws(
       () => new Ring({ submit: bad as unknown as SubmitPolicy }),
       (e: unknown) =>
@@ -107,7 +98,7 @@ for (const submit of ["auto", "eager", "gather"] as const) {
   Deno.test(`submit ${submit}: a linked O_DIRECT write -> fsync chain is one submit`, async () => {
     using ring = new Ring({ entries: 8, submit });
     using pool = HybridPool.create({ classes: [{ size: 4096, count: 1 }], registrar: ring });
-    const path = `${dir}/f${fileNo++}.bin`;
+    const path = scratch.path();
     using file = openFile(path, { write: true, read: true, create: true, direct: true });
     using b = pool.alloc(4096);
     b.bytes.fill(0x5a);
