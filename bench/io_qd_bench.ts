@@ -384,7 +384,7 @@ async function main() {
       rounds: ROUNDS,
       ops: OPS,
       shared:
-        `the machine (2 cores) was shared with other engineers' builds and tests (load average ${loadBefore} before, ${loadAvg()} after)`,
+        `the 2-core machine had load average ${loadBefore} before, ${loadAvg()} after (other work on it shows there)`,
       command: `flock /tmp/veloq-bench.lock deno task bench:io-qd ${args.join(" ")}`.trim(),
       reads: rows.map((row) => {
         const p = per[row.label];
