@@ -278,6 +278,36 @@ async function copy(
   };
 }
 
+/** One measured copy in a fresh process (same file, same size). */
+async function copyInChild(
+  src: string,
+  dst: string,
+  style: "await" | "callback",
+  submit: SubmitPolicy,
+): Promise<CopyRun> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      new URL(import.meta.url).pathname,
+      "--size",
+      String(SIZE),
+      "--copy-child",
+      style,
+      submit,
+      src,
+      dst,
+    ],
+    stderr: "inherit",
+  }).output();
+  if (!o.success) throw new Error(`copy child (${style}, ${submit}) failed`);
+  return JSON.parse(new TextDecoder().decode(o.stdout).trim().split("\n").at(-1)!);
+}
+
 interface Ratio {
   median: number;
   min: number;
@@ -363,7 +393,7 @@ async function main() {
       if (ONLY && ONLY !== "copy") continue;
       const order: ("await" | "callback")[] = r % 2 ? ["callback", "await"] : ["await", "callback"];
       for (const policy of ["auto", "gather"] as const) {
-        for (const s of order) copies[policy][s].push(await copy(path, dst, s, policy));
+        for (const s of order) copies[policy][s].push(await copyInChild(path, dst, s, policy));
         const a = copies[policy].await.at(-1)!, c = copies[policy].callback.at(-1)!;
         console.log(
           `round ${r} copy (submit: ${policy}): await ${(a.bytesPerSec / MiB).toFixed(0)} MiB/s (${
@@ -423,4 +453,15 @@ async function main() {
   }
 }
 
-await main();
+/** Each measured copy runs in a process of its own (`--copy-child`), as
+ * fio does: one process's history (which rows ran before, how its waits
+ * settled) made the two styles differ by 5-25% in one process and not in
+ * another (see copyInChild). */
+async function copyChild(): Promise<void> {
+  const [style, submit, src, dst] = args.slice(args.indexOf("--copy-child") + 1);
+  const run = await copy(src, dst, style as "await" | "callback", submit as SubmitPolicy);
+  console.log(JSON.stringify(run));
+}
+
+if (args.includes("--copy-child")) await copyChild();
+else await main();
