@@ -10,8 +10,11 @@
  * consumes CQEs; the helper thread only sleeps in io_uring_enter until the
  * CQ is non-empty, so the two never race on ring memory.
  *
- * No IORING_SETUP_SINGLE_ISSUER / DEFER_TASKRUN: a second thread enters the
- * ring to wait, which those modes forbid or starve.
+ * IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN only on request
+ * (VB_RING_SINGLE_ISSUER): the kernel then refuses io_uring_register from
+ * any other thread, and a shared pool's Worker registers its arena with the
+ * owner's rings from its own thread.  The helper thread never enters the
+ * ring (it polls the eventfd), so the waiter works in both modes.
  *
  * COOP_TASKRUN | TASKRUN_FLAG (5.19+): a completion that needs the
  * submitting thread's task work (socket data behind an armed poll, most
@@ -62,7 +65,16 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
         params.sq_thread_idle = idle ? idle : 10;
     }
     params.cq_entries = entries * 2;
+    /* DEFER_TASKRUN needs SINGLE_ISSUER and excludes SQPOLL. */
+    uint32_t single = (flags & VB_RING_SINGLE_ISSUER) && !sqpoll
+                          ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+                          : 0;
+    params.flags |= single;
     int rc = io_uring_queue_init_params(entries, &r->uring, &params);
+    if (rc == -EINVAL && single) { /* before 6.1: without them */
+        params.flags &= ~single;
+        rc = io_uring_queue_init_params(entries, &r->uring, &params);
+    }
     if (rc == -EINVAL && !sqpoll) { /* before 5.19: without COOP_TASKRUN */
         params.flags &= ~(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
         rc = io_uring_queue_init_params(entries, &r->uring, &params);
@@ -76,6 +88,8 @@ int32_t vb_ring_create(uint32_t entries, uint32_t buf_slots, uint32_t flags, vb_
         rc = io_uring_queue_init_params(entries, &r->uring, &params);
     }
     r->sqpoll = sqpoll != 0;
+    r->setup_flags = params.flags;
+    r->defer_taskrun = (params.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     if (rc < 0) {
         free(r);
         return rc; /* -ENOSYS, -EPERM (io_uring_disabled, seccomp), -ENOMEM */
@@ -325,6 +339,8 @@ int32_t vb_ring_cancel_all(vb_ring *r) {
 }
 
 uint32_t vb_ring_buf_slots(vb_ring *r) { return r->table.slots; }
+
+uint32_t vb_ring_setup_flags(vb_ring *r) { return r->setup_flags; }
 
 int32_t vb_ring_prep_poll(vb_ring *r, int32_t fd, uint32_t events, uint32_t multishot,
                           uint32_t user_data) {

@@ -30,6 +30,10 @@ struct vb_ring {
      * kernel's SQ head, how many SQEs are still the kernel's. */
     uint32_t finals;
     int sqpoll; /* IORING_SETUP_SQPOLL: a kernel thread consumes the SQ */
+    /* IORING_SETUP_DEFER_TASKRUN: completion work waits for this ring's
+     * thread to enter (set once at create, read-only after). */
+    int defer_taskrun;
+    uint32_t setup_flags; /* what io_uring_setup took */
     uint32_t auto_submits; /* io_uring_submit calls made by vb_ring_sqe (SQ full) */
     struct vb_ring *next_in_waiter;
 };

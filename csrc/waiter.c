@@ -155,9 +155,13 @@ static int ring_ready(vb_ring *r, int owner) {
      * deferred to it (COOP_TASKRUN): its reap enters the kernel and runs it.
      * Not for the helper: the kernel wakes a sleeping owner for that work
      * itself, and an owner that runs does it at its next syscall, so the
-     * flag would only end a parked wait at once, again and again. */
+     * flag would only end a parked wait at once, again and again.  Except
+     * with DEFER_TASKRUN: that work runs only when the owner enters the
+     * ring, so it is the helper's news too (the kernel signals the eventfd
+     * when it queues such work; its CQEs appear only after the reap). */
     unsigned flags = __atomic_load_n(r->uring.sq.kflags, __ATOMIC_RELAXED);
-    return (flags & (IORING_SQ_CQ_OVERFLOW | (owner ? IORING_SQ_TASKRUN : 0))) != 0;
+    unsigned work = owner || r->defer_taskrun ? IORING_SQ_TASKRUN : 0;
+    return (flags & (IORING_SQ_CQ_OVERFLOW | work)) != 0;
 }
 
 static int any_ready(vb_waiter *w, int owner) {

@@ -4,13 +4,16 @@
  * back (a received block is registered memory: no copy into JS).
  *
  *   deno run --allow-ffi --allow-env --allow-read examples/echo_server.ts [host:port]
- *       [--seconds N] [--block BYTES] [--zero-copy]
+ *       [--seconds N] [--block BYTES] [--zero-copy] [--single-issuer]
  *
  * Default 127.0.0.1:4544, 16 KiB blocks (4 MiB of them, registered). Try it
  * with `nc 127.0.0.1 4544`. With --seconds N it stops by itself after N
  * seconds (used by the tests). --zero-copy sends each block back with
  * SEND_ZC from its registered memory (on loopback the kernel copies
  * anyway: it cannot win there).
+ *
+ * `--single-issuer` makes the ring with `singleIssuer: true` (DEFER_TASKRUN),
+ * for comparison.
  *
  * NOTE: the sockets are made through FFI: Deno's --allow-net does not see
  * them (only --allow-ffi is checked).
@@ -28,7 +31,7 @@ const zeroCopy = Deno.args.includes("--zero-copy");
 const count = Math.max(2, 2 ** Math.floor(Math.log2((4 << 20) / block)));
 const [hostname, portText] = (args[0] ?? "127.0.0.1:4544").split(/:(?=[^:]*$)/);
 
-using ring = new Ring({ entries: 512 });
+using ring = new Ring({ entries: 512, singleIssuer: Deno.args.includes("--single-issuer") });
 using pool = HybridPool.create({ classes: [{ size: block, count }], registrar: ring });
 // Each connection may hold at most half the group (32 of the 64 blocks of
 // 64 KiB): a share smaller than the group is received with single-shot

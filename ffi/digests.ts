@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "c51488fa64f848afe9b47da226ca67a2aaa6908aa415939a790a5d76584ffec5",
-  "aarch64-linux": "f0a0d562f9f8816813af583d376efd4607a14579946e1cbb44da7e89b4d85141",
+  "x86_64-linux": "006374d6ee9f07c4be85c273cbf21ff342c4603595eea4beaad8b0e1037243df",
+  "aarch64-linux": "195a251339a544cfc72525c866d933b4a8fc8302fa6e077a2bfcf1d118ced9e0",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 23;
+export const ABI_VERSION = 24;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -75,6 +75,7 @@ export const symbols = {
   vb_ring_completions_cap: { parameters: ["pointer"], result: "u32" },
   vb_ring_cancel_all: { parameters: ["pointer"], result: "i32" },
   vb_ring_buf_slots: { parameters: ["pointer"], result: "u32" },
+  vb_ring_setup_flags: { parameters: ["pointer"], result: "u32" },
   vb_io_uring_disabled: { parameters: [], result: "i32" },
 
   // --- completion path (w14): one waiter per thread for all its rings ---

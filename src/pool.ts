@@ -749,6 +749,14 @@ export abstract class NativePool implements BufPool {
    */
   share(): SharedPool {
     const ptr = this.#live();
+    const single = this.registrars.find((r) => r.singleIssuer);
+    if (single !== undefined) {
+      // The Worker registers its arena with these rings from its own
+      // thread, which a SINGLE_ISSUER ring's kernel refuses (EEXIST).
+      throw new TypeError(
+        `pool "${this.name}" is registered with a ring made with singleIssuer: true, whose kernel refuses registrations from other threads, so it cannot be shared with a Worker`,
+      );
+    }
     const out = new Uint32Array(2);
     const rc = this.#sym.vb_pool_share(ptr, out);
     if (rc !== 0) throw this.#allocError(rc, 0);

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 23u
+#define VB_ABI_VERSION 24u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -407,7 +407,18 @@ enum {
     /* IORING_SETUP_SQPOLL: a kernel thread submits; its idle time in ms is
      * flags >> 16 (0: 10 ms). */
     VB_RING_SQPOLL = 1u << 1,
+    /* IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (6.1+; silently without
+     * them on an older kernel or with VB_RING_SQPOLL: see
+     * vb_ring_setup_flags): completion work runs only when the creating
+     * thread enters the ring (its reaps and waits), batched, never
+     * interrupting it.  Only that thread may submit, wait in the ring or
+     * register with it: vb_ring_wait from another thread and a shared
+     * pool's registration from another thread are refused (-EEXIST). */
+    VB_RING_SINGLE_ISSUER = 1u << 2,
 };
+/* The io_uring_setup flags the kernel took for this ring (IORING_SETUP_*):
+ * what the fallbacks of vb_ring_create left. */
+VB_API uint32_t vb_ring_setup_flags(vb_ring *ring);
 /* Closes the ring: waits for a thread inside vb_ring_wait to leave it,
  * detaches registered pools (their new buffers get index -1).  Requests
  * prepared but not submitted are dropped (they never run).  Requests in

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#include <liburing.h>
 
 #define RINGS 64
 
@@ -35,6 +37,14 @@ static void start(helper *h, pthread_t *th, vb_waiter *w) {
     atomic_store(&h->done, 0);
     vb_waiter_arm(w);
     REQUIRE(pthread_create(th, 0, helper_main, h) == 0);
+}
+
+/* Parks a helper and checks it stays parked for 20 ms (nothing ready). */
+static void start_parked(helper *h, pthread_t *th, vb_waiter *w) {
+    start(h, th, w);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, 0);
+    CHECK(!atomic_load(&h->done));
 }
 
 /* Waits up to 2 s for the helper to return. */
@@ -343,6 +353,50 @@ static void waiter_block_bounded_under_signals(void) {
     sigaction(SIGUSR2, &old, 0);
 }
 
+/* VB_RING_SINGLE_ISSUER (DEFER_TASKRUN, 6.1+): a pipe read's completion
+ * is work the kernel runs only when the owner enters the ring, so the CQ
+ * stays empty until then; the parked helper must still return for it (the
+ * kernel signals the eventfd when it queues the work), and the owner's
+ * reap must run it.  Without the flag the kernel would have been refused. */
+static void waiter_single_issuer_ring(void) {
+    vb_waiter *w;
+    REQUIRE(vb_waiter_create(&w) == 0);
+    vb_ring *r;
+    REQUIRE(vb_ring_create(4, 0, VB_RING_SINGLE_ISSUER, &r) == 0);
+    int defer = (vb_ring_setup_flags(r) & IORING_SETUP_DEFER_TASKRUN) != 0;
+    struct utsname u;
+    REQUIRE(uname(&u) == 0);
+    int major = 0, minor = 0;
+    sscanf(u.release, "%d.%d", &major, &minor);
+    CHECK_EQ(defer, major > 6 || (major == 6 && minor >= 1));
+    CHECK_RC(vb_ring_set_waiter(r, w), 0);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    static uint8_t buf[8];
+    CHECK_RC(vb_ring_prep(r, VB_OP_READ, fds[0], buf, 8, -1, -1, 7), 0);
+    CHECK_RC(vb_ring_submit(r), 1);
+    helper h;
+    pthread_t th;
+    start_parked(&h, &th, w);
+    CHECK(write(fds[1], "hi", 2) == 2);
+    CHECK(returned(&h));
+    CHECK_EQ(atomic_load(&h.rc), 0);
+    pthread_join(th, 0);
+    CHECK_EQ(vb_ring_reap(r, 0), 1);
+    CHECK_EQ(vb_ring_completions(r)[0], 7);
+    CHECK_EQ(vb_ring_completions(r)[1], 2);
+    /* A vb_ring_create with SQPOLL too makes the ring without it. */
+    vb_ring *sq;
+    if (vb_ring_create(4, 0, VB_RING_SINGLE_ISSUER | VB_RING_SQPOLL, &sq) == 0) {
+        CHECK_EQ(vb_ring_setup_flags(sq) & IORING_SETUP_DEFER_TASKRUN, 0);
+        CHECK_RC(vb_ring_destroy(sq), 0);
+    }
+    CHECK_RC(vb_ring_destroy(r), 0);
+    CHECK_RC(vb_waiter_shutdown(w), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 const test_case waiter_tests[] = {
     TEST(waiter_create_independent),
     TEST(waiter_block_bounded_under_signals),
@@ -350,5 +404,6 @@ const test_case waiter_tests[] = {
     TEST(ring_quiesce_leaves_nothing_in_flight),
     TEST(waiter_many_rings_one_wait),
     TEST(ring_reap_reports_flags),
+    TEST(waiter_single_issuer_ring),
     TEST_END,
 };
