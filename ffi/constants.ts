@@ -52,7 +52,11 @@ export const CqeFlag = {
 export const UD_IGNORE = 0xfffffff1;
 
 /** vb_ring_create flags. */
-export const RingFlag = { NO_MEMLOCK_PRECHECK: 1 << 0, SQPOLL: 1 << 1, SINGLE_ISSUER: 1 << 2 } as const;
+export const RingFlag = {
+  NO_MEMLOCK_PRECHECK: 1 << 0,
+  SQPOLL: 1 << 1,
+  SINGLE_ISSUER: 1 << 2,
+} as const;
 
 /** vb_file_open flags. */
 export const FileFlag = {
