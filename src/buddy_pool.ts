@@ -4,8 +4,15 @@
  * @module
  */
 import { lib } from "../ffi/loader.ts";
-import { commonOptions, type CommonPoolOptions, createError } from "./create.ts";
-import { intOption } from "./options.ts";
+import {
+  COMMON_POOL_OPTIONS,
+  commonOptions,
+  type CommonPoolOptions,
+  createError,
+} from "./create.ts";
+import { intOption, knownKeys } from "./options.ts";
+
+const BUDDY_OPTIONS = ["arenaSize", "cacheDepth", "cachedOrders"] as const;
 import { NativePool, poolPointer } from "./pool.ts";
 
 /** Options of {@linkcode BuddyPool.create}. */
@@ -39,6 +46,7 @@ export const BUDDY_DEFAULT_ARENA = 32 * 1024 * 1024;
 export class BuddyPool extends NativePool {
   /** Creates a pool; throws RangeError/TypeError for bad options. */
   static create(options?: BuddyPoolOptions): BuddyPool {
+    knownKeys("BuddyPool.create", options, [...COMMON_POOL_OPTIONS, ...BUDDY_OPTIONS]);
     options ??= {};
     const arenaSize = intOption("arenaSize", options.arenaSize, 4096, 2 ** 32, BUDDY_DEFAULT_ARENA);
     if (arenaSize % 4096 !== 0) {

@@ -6,7 +6,7 @@
  */
 import { Flag, MAX_ARENAS, MAX_POOL_RINGS } from "../ffi/constants.ts";
 import { VeloqError } from "./errors.ts";
-import { boolOption, enumOption, intOption, nameOption } from "./options.ts";
+import { boolOption, enumOption, intOption, knownKeys, nameOption } from "./options.ts";
 import { describe, errnoName } from "./native_errors.ts";
 import { Ring } from "./ring.ts";
 
@@ -81,6 +81,18 @@ export interface GrowthOptions {
 let poolCount = 0;
 
 /** Validated common options as C flags and a name. */
+/** The option names every pool's create() takes (CommonPoolOptions). */
+export const COMMON_POOL_OPTIONS = [
+  "name",
+  "onExhausted",
+  "prefault",
+  "alignment",
+  "growth",
+  "checked",
+  "onLeak",
+  "registrar",
+] as const;
+
 export function commonOptions(
   kind: string,
   options: CommonPoolOptions,
@@ -109,6 +121,7 @@ export function commonOptions(
   if (typeof growth !== "object" || growth === null) {
     throw new TypeError("option growth must be an object { maxArenas?, releaseEmpty? }");
   }
+  knownKeys(`${kind} pool growth`, growth, ["maxArenas", "releaseEmpty"]);
   const maxArenas = intOption("growth.maxArenas", growth.maxArenas, 1, MAX_ARENAS, 1);
   const releaseEmpty = boolOption("growth.releaseEmpty", growth.releaseEmpty, false);
   const checked = boolOption("checked", options.checked, false);

@@ -9,7 +9,7 @@ import { lib } from "../ffi/loader.ts";
 import { IoError } from "./errors.ts";
 import { kHold } from "./hold.ts";
 import { errnoName } from "./native_errors.ts";
-import { boolOption, intOption } from "./options.ts";
+import { boolOption, intOption, knownKeys } from "./options.ts";
 
 /** Options of {@linkcode openFile}. At least one of read and write. */
 export interface OpenFileOptions {
@@ -145,6 +145,19 @@ export class FileHandle implements Disposable {
   }
 }
 
+const OPEN_FILE_OPTIONS = [
+  "read",
+  "write",
+  "create",
+  "truncate",
+  "direct",
+  "mode",
+  "exclusive",
+  "append",
+  "dsync",
+  "sync",
+] as const;
+
 /**
  * Opens a file for Ring I/O, optionally with O_DIRECT.
  *
@@ -159,6 +172,7 @@ export class FileHandle implements Disposable {
  * before Linux 6.6).
  */
 export function openFile(path: string | URL, options: OpenFileOptions = {}): FileHandle {
+  knownKeys("openFile", options, OPEN_FILE_OPTIONS);
   const p = path instanceof URL ? decodeURIComponent(path.pathname) : path;
   if (typeof p !== "string" || p.length === 0) {
     throw new TypeError("openFile: path must be a non-empty string or a file: URL");

@@ -613,10 +613,10 @@ function requestOptions(
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`option signal must be an AbortSignal, got ${String(signal)}`);
   }
-  if (
-    timeout !== undefined &&
-    (typeof timeout !== "number" || !(timeout >= 0) || timeout > MAX_TIMEOUT_MS)
-  ) {
+  if (timeout !== undefined && typeof timeout !== "number") {
+    throw new TypeError(`option timeout must be a number of milliseconds, got ${typeof timeout}`);
+  }
+  if (timeout !== undefined && (!(timeout >= 0) || timeout > MAX_TIMEOUT_MS)) {
     throw new RangeError(
       `option timeout must be milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`,
     );

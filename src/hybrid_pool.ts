@@ -4,8 +4,13 @@
  * @module
  */
 import { lib } from "../ffi/loader.ts";
-import { commonOptions, type CommonPoolOptions, createError } from "./create.ts";
-import { enumOption } from "./options.ts";
+import {
+  COMMON_POOL_OPTIONS,
+  commonOptions,
+  type CommonPoolOptions,
+  createError,
+} from "./create.ts";
+import { enumOption, knownKeys } from "./options.ts";
 import { NativePool, poolPointer } from "./pool.ts";
 
 /** One size class of a HybridPool. */
@@ -59,6 +64,7 @@ const MAX_ARENA = 2 ** 30;
 export class HybridPool extends NativePool {
   /** Creates a pool; throws RangeError/TypeError for bad options. */
   static create(options?: HybridPoolOptions): HybridPool {
+    knownKeys("HybridPool.create", options, [...COMMON_POOL_OPTIONS, "classes", "onOversize"]);
     options ??= {};
     const classes = validateClasses(options.classes ?? HYBRID_DEFAULT_CLASSES);
     const common = commonOptions("hybrid", options);
@@ -90,6 +96,7 @@ function validateClasses(classes: unknown): SizeClass[] {
   }
   let total = 0, prev = 0;
   return classes.map((c: unknown, i: number) => {
+    if (typeof c === "object" && c !== null) knownKeys(`classes[${i}]`, c, ["size", "count"]);
     const { size, count } = (c ?? {}) as Partial<SizeClass>;
     if (typeof size !== "number" || typeof count !== "number") {
       throw new TypeError(`option classes[${i}] must be { size: number, count: number }`);

@@ -5,6 +5,21 @@
  * @module
  */
 
+/** Refuses keys an options object does not know: a misspelt `direct` or
+ * `length` must not quietly give a buffered file or send a whole buffer.
+ * `what` names the call ("openFile", "conn.write"). */
+export function knownKeys(what: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${what} options must be an object, got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`${what}: unknown option "${key}" (known: ${known.join(", ")})`);
+    }
+  }
+}
+
 /** Checks an optional integer option and returns it or its default. */
 export function intOption(
   name: string,

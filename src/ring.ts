@@ -74,7 +74,7 @@ import { type Holdable, kHold } from "./hold.ts";
 import { type ThreadWaiter, threadWaiter, type WaitClient } from "./thread_waiter.ts";
 import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
-import { boolOption, intOption } from "./options.ts";
+import { boolOption, intOption, knownKeys } from "./options.ts";
 import * as fileOps from "./file_ops.ts";
 import { inlineSettled, onNextTurn, overBudget } from "./turn_budget.ts";
 import type {
@@ -155,6 +155,15 @@ export interface RingOptions {
 /** {@linkcode RingOptions.submit}. */
 export type SubmitPolicy = "auto" | "eager" | "gather";
 const SUBMIT_POLICIES: readonly string[] = ["auto", "eager", "gather"];
+const RING_OPTIONS = [
+  "entries",
+  "bufferSlots",
+  "memlockPrecheck",
+  "sqpoll",
+  "inlineWait",
+  "submit",
+  "singleIssuer",
+] as const;
 
 /** Counters of a ring's completion path. */
 export interface RingStats {
@@ -320,6 +329,7 @@ export class Ring implements Disposable {
   /** Creates the io_uring instance; throws IoUringUnavailableError when the
    * kernel refuses (see the message for the cause and the fix). */
   constructor(options?: RingOptions) {
+    knownKeys("new Ring", options, RING_OPTIONS);
     options ??= {};
     const entries = intOption("entries", options.entries, 1, 32768, 256);
     const slots = intOption("bufferSlots", options.bufferSlots, 0, 16384, 1024);

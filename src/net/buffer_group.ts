@@ -34,7 +34,7 @@ import {
 } from "../fixed_buf.ts";
 import type { BufPool } from "../pool.ts";
 import type { Ring } from "../ring.ts";
-import { features, netError, ringPtr, sym } from "./host.ts";
+import { features, knownKeys, netError, ringPtr, sym } from "./host.ts";
 
 /** Options of `ring.provideBuffers(pool, options)`. */
 export interface ProvideBuffersOptions {
@@ -121,6 +121,7 @@ export class BufferGroup implements Disposable {
 
   /** @ignore Made by `ring.provideBuffers`. */
   constructor(ring: Ring, pool: BufPool, options: ProvideBuffersOptions, ownsPool = false) {
+    knownKeys("ring.provideBuffers", options, ["size", "count", "perConnection"]);
     const { size, count } = options ?? ({} as ProvideBuffersOptions);
     if (!Number.isInteger(size) || size < 1 || size > 0x7fffffff) {
       throw new RangeError(`size must be a positive integer, got ${size}`);

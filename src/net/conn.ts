@@ -23,6 +23,8 @@ import {
   ECANCELED,
   ENOBUFS,
   features,
+  knownKeys,
+  NET_REQUEST_OPTIONS,
   netError,
   oneShot,
   request,
@@ -41,6 +43,9 @@ export interface RingAddr {
   /** 4 or 6. */
   family: 4 | 6;
 }
+
+const WRITE_OPTIONS = ["length", ...NET_REQUEST_OPTIONS] as const;
+const SEND_OPTIONS = [...WRITE_OPTIONS, "zeroCopy"] as const;
 
 /** Options of `write`: request options plus how many bytes. */
 export interface WriteOptions extends RequestOptions {
@@ -159,6 +164,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * received buffers instead (nothing is lost between the two).
    */
   async read(buf: FixedBuf, options?: RequestOptions): Promise<number> {
+    knownKeys("conn.read", options, NET_REQUEST_OPTIONS);
     this.#check();
     registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
     if (this.#started) return this.#readFromRecv(buf, options);
@@ -185,6 +191,11 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * awaited one by one (each starts once the bytes before it are all in the
    * socket). */
   write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
+    try {
+      knownKeys("conn.write", options, WRITE_OPTIONS);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#sendAll(buf, options, false);
   }
 
@@ -201,6 +212,14 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * `conn.send(buf, { zeroCopy: true }).finally(() => buf.release())`
    * keeps the stream moving (examples/echo_server.ts). */
   send(buf: FixedBuf, options?: SendOptions): Promise<number> {
+    try {
+      knownKeys("conn.send", options, SEND_OPTIONS);
+      if (options?.zeroCopy !== undefined && typeof options.zeroCopy !== "boolean") {
+        throw new TypeError(`option zeroCopy must be a boolean, got ${typeof options.zeroCopy}`);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const zc = options?.zeroCopy === true && features(this.#ring).sendZc;
     return this.#sendAll(buf, options, zc);
   }
@@ -212,6 +231,11 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * stream. With `timeout`/`signal` only the wait ends (no data is lost).
    */
   recv(options?: RequestOptions): Promise<FixedBuf | null> {
+    try {
+      knownKeys("conn.recv", options, NET_REQUEST_OPTIONS);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.#reqs.closed) return Promise.reject(this.#closedError());
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);

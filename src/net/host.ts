@@ -12,6 +12,11 @@ import { CqeFlag } from "../../ffi/constants.ts";
 import { type CompleteFn, kInternal, kRequest, kRingPtr, type Ring } from "../ring.ts";
 import { IoError, RingClosedError } from "../errors.ts";
 import { describe, errnoName } from "../native_errors.ts";
+export { knownKeys } from "../options.ts";
+
+/** The request options of socket requests (no `link`: it chains file
+ * requests only). */
+export const NET_REQUEST_OPTIONS = ["signal", "timeout"] as const;
 
 /** IORING_CQE_F_MORE: the request posts more completions. */
 export const CQE_F_MORE: number = CqeFlag.MORE;
@@ -98,7 +103,10 @@ export function oneShot(
   const signal = options?.signal;
   const timeout = options?.timeout;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
+  if (timeout !== undefined && typeof timeout !== "number") {
+    return Promise.reject(new TypeError(`timeout must be a number of ms, got ${typeof timeout}`));
+  }
+  if (timeout !== undefined && !(timeout >= 0)) {
     return Promise.reject(new RangeError(`timeout must be a number of ms >= 0, got ${timeout}`));
   }
   const { promise, resolve, reject } = Promise.withResolvers<number>();

@@ -15,6 +15,8 @@ import {
   CQE_F_MORE,
   ECANCELED,
   features,
+  knownKeys,
+  NET_REQUEST_OPTIONS,
   netError,
   oneShot,
   request,
@@ -62,6 +64,7 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
   /** Waits for one connection. Rejects with ConnectionClosedError when the
    * listener closes first. */
   async accept(options?: RequestOptions): Promise<RingConn> {
+    knownKeys("listener.accept", options, NET_REQUEST_OPTIONS);
     if (this.#reqs.closed) throw new ConnectionClosedError("the listener is closed");
     if (this.#queue.length > 0 || this.#multiUd >= 0) {
       const c = await this.#next();

@@ -12,7 +12,16 @@ import type { BufPool } from "../pool.ts";
 import type { Ring } from "../ring.ts";
 import { BufferGroup, kGroup, type ProvideBuffersOptions } from "./buffer_group.ts";
 import { kNewConn, RingConn } from "./conn.ts";
-import { cstr, netError, oneShot, type RequestOptions, ringPtr, sym } from "./host.ts";
+import {
+  cstr,
+  knownKeys,
+  NET_REQUEST_OPTIONS,
+  netError,
+  oneShot,
+  type RequestOptions,
+  ringPtr,
+  sym,
+} from "./host.ts";
 import { kNewListener, RingListener } from "./listener.ts";
 
 /** Options of `ring.listen()`. */
@@ -92,6 +101,9 @@ function groupOf(ring: Ring, g: BufferGroup | undefined): BufferGroup | (() => B
 }
 
 function portOf(port: unknown): number {
+  if (typeof port !== "number") {
+    throw new TypeError(`port must be a number from 0 to 65535, got ${typeof port}`);
+  }
   if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
     throw new RangeError(`port must be an integer from 0 to 65535, got ${port}`);
   }
@@ -100,6 +112,7 @@ function portOf(port: unknown): number {
 
 /** `ring.listen()`. */
 export function listen(ring: Ring, options: ListenOptions): RingListener {
+  knownKeys("ring.listen", options, ["hostname", "port", "backlog", "reusePort", "recvBuffers"]);
   const port = portOf(options?.port);
   const host = options.hostname ?? "0.0.0.0";
   const backlog = options.backlog ?? 511;
@@ -135,6 +148,7 @@ const NEXT_ADDRESS = new Set([-111, -101, -113, -99, -97]); // ECONNREFUSED ENET
 /** `ring.connect()`: each address of the name in turn (as Deno.connect),
  * until one answers. */
 export async function connect(ring: Ring, options: ConnectOptions): Promise<RingConn> {
+  knownKeys("ring.connect", options, ["hostname", "port", "recvBuffers", ...NET_REQUEST_OPTIONS]);
   const port = portOf(options?.port);
   const host = options.hostname ?? "127.0.0.1";
   const group = groupOf(ring, options.recvBuffers);
