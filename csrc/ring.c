@@ -268,7 +268,8 @@ int32_t vb_ring_wait(vb_ring *r) {
 static void flush_overflow(vb_ring *r) {
     unsigned flags = __atomic_load_n(r->uring.sq.kflags, __ATOMIC_ACQUIRE);
     if (flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
-        syscall(__NR_io_uring_enter, r->uring.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, (void *)0, 0);
+        syscall(__NR_io_uring_enter, r->uring.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, (void *)0,
+                (size_t)0); /* a size_t: varargs pass an int's upper bits as they are */
 }
 
 int32_t vb_ring_reap(vb_ring *r, uint32_t wait_ms) {

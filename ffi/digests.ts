@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "006374d6ee9f07c4be85c273cbf21ff342c4603595eea4beaad8b0e1037243df",
-  "aarch64-linux": "195a251339a544cfc72525c866d933b4a8fc8302fa6e077a2bfcf1d118ced9e0",
+  "x86_64-linux": "cd43d5db5b5234c99e5e075e41286620cb836a126e8bea0190179f948f5af37e",
+  "aarch64-linux": "55656fd1f6db87774f6c14aaa8b837ad5cf22ac419688b63c18d7ac47c41cc22",
 };

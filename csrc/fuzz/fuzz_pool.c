@@ -1356,7 +1356,8 @@ static void op_alloc_many(reader *r) {
         int32_t err;
         uint32_t grow_into = 0;
         int where = expect_alloc(size, &err, &grow_into);
-        if (where == OUT_FALLBACK && !err && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
+        /* As op_alloc: the slot table grows even for an alloc it then refuses. */
+        if (where == OUT_FALLBACK && M.nfb == M.fb_nslots) M.fb_nslots = M.fb_nslots ? M.fb_nslots * 2 : 16;
         if (where == OUT_FALLBACK && !err) M.fb_linked = 1;
         if (where == OUT_GROW || where == OUT_FALLBACK) M.nunmapped = 0;
         if (err) {
