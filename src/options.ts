@@ -9,7 +9,7 @@
  * `length` must not quietly give a buffered file or send a whole buffer.
  * `what` names the call ("openFile", "conn.write"). */
 export function knownKeys(what: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return;
+  if (options === undefined || options === null) return; // null: the defaults, as before
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${what} options must be an object, got ${String(options)}`);
   }

@@ -749,7 +749,8 @@ export abstract class NativePool implements BufPool {
    */
   share(): SharedPool {
     const ptr = this.#live();
-    const single = this.registrars.find((r) => r.singleIssuer);
+    // (A closed ring registers nothing any more: the pool works unregistered.)
+    const single = this.registrars.find((r) => r.singleIssuer && !r.closed);
     if (single !== undefined) {
       // The Worker registers its arena with these rings from its own
       // thread, which a SINGLE_ISSUER ring's kernel refuses (EEXIST).

@@ -9,6 +9,7 @@
  * @module
  */
 import type { FixedBuf } from "./fixed_buf.ts";
+import { knownKeys } from "./options.ts";
 
 /** The block a request of `size` bytes gets from a pool whose size classes
  * are `classes` (ascending; empty: power-of-two page counts, BuddyPool):
@@ -74,6 +75,11 @@ export class Waiters {
   alloc(size: number, options?: AllocAsyncOptions | null): Promise<FixedBuf> {
     if (options != null && typeof options !== "object") {
       return Promise.reject(new TypeError("allocAsync options must be an object { signal? }"));
+    }
+    try {
+      knownKeys("allocAsync", options, ["signal"]);
+    } catch (e) {
+      return Promise.reject(e);
     }
     const signal = options?.signal ?? undefined;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {

@@ -26,6 +26,10 @@ Deno.test("constructors and openFile refuse unknown option names", () => {
   assert.throws(() => BuddyPool.create(bad({ growth: { maxArena: 2 } })), unknown("maxArena"));
   const { path } = scratch.patterned(4096, 1);
   assert.throws(() => openFile(path, bad({ dirct: true })), unknown("dirct"));
+  // null is "the defaults", as it was before names were checked (review 14e #2).
+  new Ring(null as unknown as undefined).close();
+  BuddyPool.create(null as unknown as undefined).close();
+  HybridPool.create(null as unknown as undefined).close();
   // The known ones still work.
   using ring = new Ring({ entries: 8, submit: "gather", inlineWait: true, singleIssuer: false });
   using pool = BuddyPool.create({ arenaSize: 65536, growth: { maxArenas: 2 }, name: "k" });
@@ -58,10 +62,12 @@ Deno.test("socket calls refuse unknown option names, with a rejected promise", a
   await assert.rejects(conn.send(b, bad({ zeroCopy: "yes" })), TypeError);
   await assert.rejects(conn.recv(bad({ link: true })), unknown("link"));
   await assert.rejects(conn.read(b, bad({ length: 3 })), unknown("length"));
+  await assert.rejects(pool.allocAsync(4096, bad({ signl: 1 })), unknown("signl"));
   // Nothing was sent by the refused writes: the peer gets exactly these 3 bytes.
   b.bytes.set([1, 2, 3]);
   assert.equal(await conn.write(b, { length: 3 }), 3);
-  await conn.closeWrite();
+  await assert.rejects(conn.closeWrite(bad({ timeot: 5 })), unknown("timeot"));
+  await conn.closeWrite(null as unknown as undefined);
   using r = pool.alloc(4096);
   let got = 0;
   for (;;) {

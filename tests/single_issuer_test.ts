@@ -139,6 +139,9 @@ Deno.test("singleIssuer: a pool registered with such a ring cannot be shared", (
   using ring = new Ring({ entries: 8, singleIssuer: true });
   using pool = BuddyPool.create({ arenaSize: 64 * 1024, registrar: ring });
   if (ring.singleIssuer) assert.throws(() => pool.share(), /singleIssuer/);
+  // Once that ring is closed the pool is registered nowhere: it can be shared (review 14e #3).
+  ring.close();
+  assert.equal(pool.unshare(pool.share()), true);
   using plain = BuddyPool.create({ arenaSize: 64 * 1024 });
   const h = plain.share(); // unregistered: fine
   assert.equal(plain.unshare(h), true);

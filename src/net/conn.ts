@@ -299,6 +299,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   /** Shuts the sending side down (the peer reads end of stream), after
    * the bytes of every write/send called before it. */
   async closeWrite(options?: RequestOptions): Promise<void> {
+    knownKeys("conn.closeWrite", options, NET_REQUEST_OPTIONS);
     this.#check();
     const fd = this.#fd;
     let turn = false;
