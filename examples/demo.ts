@@ -73,7 +73,11 @@ async function pump(qd: number, blocks: number, work: (b: number) => Promise<voi
 }
 
 const fmtBytes = (n: number) =>
-  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  n >= 1024 ** 3
+    ? `${(n / 1024 ** 3).toFixed(2)} GiB`
+    : n >= 1024 ** 2
+    ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+    : `${(n / 1024).toFixed(0)} KiB`;
 
 async function main() {
   let args: Args;
