@@ -9,15 +9,26 @@
  * `length` must not quietly give a buffered file or send a whole buffer.
  * `what` names the call ("openFile", "conn.write"). */
 export function knownKeys(what: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined || options === null) return; // null: the defaults, as before
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${what} options must be an object, got ${String(options)}`);
+  const e = unknownKeyError(what, options, known);
+  if (e !== null) throw e;
+}
+
+/** {@linkcode knownKeys}'s error, or null: for calls that reject instead. */
+export function unknownKeyError(
+  what: string,
+  options: unknown,
+  known: readonly string[],
+): TypeError | null {
+  if (options === undefined || options === null) return null; // null: the defaults, as before
+  if (typeof options !== "object") {
+    return new TypeError(`${what} options must be an object, got ${String(options)}`);
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new TypeError(`${what}: unknown option "${key}" (known: ${known.join(", ")})`);
+      return new TypeError(`${what}: unknown option "${key}" (known: ${known.join(", ")})`);
     }
   }
+  return null;
 }
 
 /** Checks an optional integer option and returns it or its default. */

@@ -74,7 +74,7 @@ import { type Holdable, kHold } from "./hold.ts";
 import { type ThreadWaiter, threadWaiter, type WaitClient } from "./thread_waiter.ts";
 import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { describe, errnoName } from "./native_errors.ts";
-import { boolOption, intOption, knownKeys } from "./options.ts";
+import { boolOption, enumOption, intOption, knownKeys } from "./options.ts";
 import * as fileOps from "./file_ops.ts";
 import { inlineSettled, onNextTurn, overBudget } from "./turn_budget.ts";
 import type {
@@ -154,7 +154,7 @@ export interface RingOptions {
 
 /** {@linkcode RingOptions.submit}. */
 export type SubmitPolicy = "auto" | "eager" | "gather";
-const SUBMIT_POLICIES: readonly string[] = ["auto", "eager", "gather"];
+const SUBMIT_POLICIES: readonly SubmitPolicy[] = ["auto", "eager", "gather"];
 const RING_OPTIONS = [
   "entries",
   "bufferSlots",
@@ -336,14 +336,7 @@ export class Ring implements Disposable {
     const precheck = boolOption("memlockPrecheck", options.memlockPrecheck, true);
     const inlineWait = boolOption("inlineWait", options.inlineWait, true);
     const single = boolOption("singleIssuer", options.singleIssuer, false);
-    const submit: unknown = options.submit === undefined ? "auto" : options.submit;
-    if (typeof submit !== "string" || !SUBMIT_POLICIES.includes(submit)) {
-      throw new TypeError(
-        `submit must be "auto", "eager" or "gather", got ${
-          typeof submit === "string" ? `"${submit}"` : typeName(submit)
-        }`,
-      );
-    }
+    const submit = enumOption("submit", options.submit, SUBMIT_POLICIES, "auto");
     this.#eagerAll = submit === "eager";
     this.#eagerDirect = submit !== "gather";
     const sq = options.sqpoll ?? false;
@@ -685,7 +678,7 @@ export class Ring implements Disposable {
     prep: PrepFn,
     hold: RequestHold | null,
     onComplete: CompleteFn,
-    direct = hold?.file?.direct ?? false,
+    direct: boolean = hold?.file?.direct ?? false,
   ): number {
     const ptr = this.#ptr;
     if (ptr === null || this.#closing) throw closedError();
@@ -748,9 +741,7 @@ export class Ring implements Disposable {
     // The chain is complete: it goes now (in one submit) when eager or when
     // the ring has nothing else in the kernel (a lone request waits for
     // nothing), and the flush drains what completes and parks the wait.
-    if (eager || (!this.#flushQueued && this.#inFlight === this.#unsubmitted)) {
-      this.#submit(this.#ptr);
-    }
+    if (this.#submitsNow(eager)) this.#submit(this.#ptr);
     this.#scheduleFlush();
   }
 
@@ -920,10 +911,15 @@ export class Ring implements Disposable {
       this.#eagerCorked ||= eager;
       return;
     }
-    if (eager || (!this.#flushQueued && this.#inFlight === this.#unsubmitted)) {
-      this.#submit(this.#ptr!);
-    }
+    if (this.#submitsNow(eager)) this.#submit(this.#ptr!);
     this.#scheduleFlush(); // drains what completes and parks the wait
+  }
+
+  /** What was just queued goes to the kernel now: its policy says so, or
+   * the ring has nothing else in the kernel (a lone request waits for
+   * nothing). */
+  #submitsNow(eager: boolean): boolean {
+    return eager || (!this.#flushQueued && this.#inFlight === this.#unsubmitted);
   }
 
   #scheduleFlush(): void {
@@ -998,9 +994,11 @@ export class Ring implements Disposable {
    * still queued (a full SQ submits early, inside prep). */
   #submit(ptr: Deno.PointerObject): void {
     if (this.#sqes === 0) return;
-    this.#sym.vb_ring_submit(ptr);
+    const n = this.#sym.vb_ring_submit(ptr);
     this.#submitCalls++;
-    const left = this.#sym.vb_ring_sq_ready(ptr);
+    // All went (#sqes is at least what the SQ held: C may have submitted
+    // some by itself): no second FFI call, one per request when eager.
+    const left = n >= this.#sqes ? 0 : this.#sym.vb_ring_sq_ready(ptr);
     const stillQueued = Math.min(left, this.#unsubmitted);
     this.#submitted += this.#unsubmitted - stillQueued;
     this.#unsubmitted = stillQueued;

@@ -9,7 +9,7 @@
  * @module
  */
 import type { FixedBuf } from "./fixed_buf.ts";
-import { knownKeys } from "./options.ts";
+import { unknownKeyError } from "./options.ts";
 
 /** The block a request of `size` bytes gets from a pool whose size classes
  * are `classes` (ascending; empty: power-of-two page counts, BuddyPool):
@@ -76,11 +76,8 @@ export class Waiters {
     if (options != null && typeof options !== "object") {
       return Promise.reject(new TypeError("allocAsync options must be an object { signal? }"));
     }
-    try {
-      knownKeys("allocAsync", options, ["signal"]);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const bad = unknownKeyError("allocAsync", options, ["signal"]);
+    if (bad !== null) return Promise.reject(bad);
     const signal = options?.signal ?? undefined;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       return Promise.reject(new TypeError("allocAsync option signal must be an AbortSignal"));

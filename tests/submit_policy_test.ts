@@ -78,7 +78,8 @@ Deno.test("submit: unknown policies are a TypeError", () => {
     assert.throws(
       () => new Ring({ submit: bad as unknown as SubmitPolicy }),
       (e: unknown) =>
-        e instanceof TypeError && /submit must be "auto", "eager" or "gather"/.test(String(e)),
+        e instanceof TypeError &&
+        /option submit must be one of "auto", "eager", "gather"/.test(String(e)),
     );
   }
 });

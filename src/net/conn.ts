@@ -30,6 +30,7 @@ import {
   request,
   type RequestOptions,
   sym,
+  unknownKeyError,
 } from "./host.ts";
 
 /** Address of a socket, like Deno.NetAddr. */
@@ -191,11 +192,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * awaited one by one (each starts once the bytes before it are all in the
    * socket). */
   write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
-    try {
-      knownKeys("conn.write", options, WRITE_OPTIONS);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const bad = unknownKeyError("conn.write", options, WRITE_OPTIONS);
+    if (bad !== null) return Promise.reject(bad);
     return this.#sendAll(buf, options, false);
   }
 
@@ -212,14 +210,11 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * `conn.send(buf, { zeroCopy: true }).finally(() => buf.release())`
    * keeps the stream moving (examples/echo_server.ts). */
   send(buf: FixedBuf, options?: SendOptions): Promise<number> {
-    try {
-      knownKeys("conn.send", options, SEND_OPTIONS);
-      if (options?.zeroCopy !== undefined && typeof options.zeroCopy !== "boolean") {
-        throw new TypeError(`option zeroCopy must be a boolean, got ${typeof options.zeroCopy}`);
-      }
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const bad = unknownKeyError("conn.send", options, SEND_OPTIONS) ??
+      (options?.zeroCopy !== undefined && typeof options.zeroCopy !== "boolean"
+        ? new TypeError(`option zeroCopy must be a boolean, got ${typeof options.zeroCopy}`)
+        : null);
+    if (bad !== null) return Promise.reject(bad);
     const zc = options?.zeroCopy === true && features(this.#ring).sendZc;
     return this.#sendAll(buf, options, zc);
   }
@@ -231,11 +226,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * stream. With `timeout`/`signal` only the wait ends (no data is lost).
    */
   recv(options?: RequestOptions): Promise<FixedBuf | null> {
-    try {
-      knownKeys("conn.recv", options, NET_REQUEST_OPTIONS);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    const bad = unknownKeyError("conn.recv", options, NET_REQUEST_OPTIONS);
+    if (bad !== null) return Promise.reject(bad);
     if (this.#reqs.closed) return Promise.reject(this.#closedError());
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);

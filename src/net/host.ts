@@ -12,7 +12,7 @@ import { CqeFlag } from "../../ffi/constants.ts";
 import { type CompleteFn, kInternal, kRequest, kRingPtr, type Ring } from "../ring.ts";
 import { IoError, RingClosedError } from "../errors.ts";
 import { describe, errnoName } from "../native_errors.ts";
-export { knownKeys } from "../options.ts";
+export { knownKeys, unknownKeyError } from "../options.ts";
 
 /** The request options of socket requests (no `link`: it chains file
  * requests only). */
