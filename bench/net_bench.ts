@@ -5,12 +5,19 @@
  *  - HTTP: `wrk -t1 -cN -dDs --latency` against examples/http_server.ts
  *    (Ring), the same keep-alive fixed-response server on Deno.listen
  *    (bench/net/deno_tcp.ts, as Deno's cli/bench/http/deno_tcp.ts) and
- *    Deno.serve hello world, at 1, 16 and 64 connections: requests/s, p99.
+ *    Deno.serve hello world, at 1, 16 and 64 connections: requests/s, p99;
+ *    and the C floor, the same server on liburing with no JS
+ *    (bench/net/http_floor.c): what any io_uring server of this shape
+ *    reaches here. wrk's own CPU share shows when the load generator, not
+ *    the server, is the limit.
  *  - Bulk echo: bench/net/echo_client.c (one C client for every server)
  *    sends 64 KiB blocks and reads the echo back, against
  *    examples/echo_server.ts (64 KiB provided blocks; also with SEND_ZC,
  *    measured, not claimed: loopback copies anyway) and bench/net/echo_deno.ts;
- *    iperf3 on loopback (one direction) as the ceiling.
+ *    the echo ceiling is bench/net/echo_floor.c (a blocking recv/send loop
+ *    in C: every echo server copies each byte in and out on its core), with
+ *    iperf3 on loopback (one direction: each core copies each byte once) as
+ *    the reference the issue named.
  *
  * Rounds interleave the servers (order rotated each round); the stored
  * JSON keeps every run; bench/report_net.ts makes the table (medians,
@@ -65,9 +72,15 @@ interface Server {
   child: Deno.ChildProcess;
 }
 
-async function startServer(name: string, args: string[]): Promise<Server> {
+/** `args` runs with `deno run`, `bin` is a program of its own (a C floor). */
+async function startServer(
+  name: string,
+  args: string[],
+  bin?: string,
+): Promise<Server> {
+  const command = bin !== undefined ? [bin, ...args] : [Deno.execPath(), "run", ...args];
   const child = new Deno.Command("taskset", {
-    args: ["-c", SERVER_CPU, Deno.execPath(), "run", ...args],
+    args: ["-c", SERVER_CPU, ...command],
     stdout: "piped",
     stderr: "inherit",
     cwd: ROOT,
@@ -132,11 +145,16 @@ async function wrkServer(s: Server, conns: number, seconds: number) {
   };
 }
 
-/** One wrk run: requests/s and p99 latency in ms. */
+/** One wrk run: requests/s and p99 latency in ms, and wrk's busy share of
+ * its core (bash's `times`: the CPU its child used, over the run). */
 async function wrk(port: number, conns: number, seconds: number) {
+  const t0 = performance.now();
   const text = await output("taskset", [
     "-c",
     CLIENT_CPU,
+    "bash",
+    "-c",
+    'wrk "$@"; times',
     "wrk",
     "-t1",
     `-c${conns}`,
@@ -144,12 +162,18 @@ async function wrk(port: number, conns: number, seconds: number) {
     "--latency",
     `http://127.0.0.1:${port}/`,
   ]);
+  const wall = (performance.now() - t0) / 1000;
+  // `times` prints the shell's own times, then its children's: "0m1.234s 0m0.567s".
+  const child = text.trim().split("\n").at(-1)!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
+  const clientBusy = child
+    ? (Number(child[1]) * 60 + Number(child[2]) + Number(child[3]) * 60 + Number(child[4])) / wall
+    : NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
   const p99m = /\s99%\s+([\d.]+)(us|ms|s)/.exec(text);
   const unit = { us: 1e-3, ms: 1, s: 1e3 }[p99m?.[2] ?? "ms"]!;
   const p99 = p99m ? Number(p99m[1]) * unit : NaN;
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(text)?.[0] ?? null;
-  return { rps, p99Ms: p99, errors };
+  return { rps, p99Ms: p99, errors, clientBusy };
 }
 
 async function echoClient(bin: string, port: number, mib: number): Promise<number> {
@@ -226,30 +250,36 @@ async function main(): Promise<void> {
     }
   }
   const tmp = await Deno.makeTempDir({ prefix: "veloq-net-bench-" });
-  const client = `${tmp}/echo_client`;
-  await output("python3", [
-    "-m",
-    "ziglang",
-    "cc",
-    "-O2",
-    "-pthread",
-    "-o",
-    client,
-    `${ROOT}/bench/net/echo_client.c`,
-  ]);
+  const cc = (name: string, ...libs: string[]) =>
+    output("python3", [
+      "-m",
+      "ziglang",
+      "cc",
+      "-O2",
+      "-pthread",
+      "-o",
+      `${tmp}/${name}`,
+      `${ROOT}/bench/net/${name}.c`,
+      ...libs,
+    ]).then(() => `${tmp}/${name}`);
+  const client = await cc("echo_client");
+  const httpFloor = await cc("http_floor", "-luring");
+  const echoFloor = await cc("echo_floor");
   const ffi = ["--allow-ffi", "--allow-env", "--allow-read"];
-  const httpServers = [
+  const httpServers: { name: string; args: string[]; bin?: string }[] = [
     { name: "ring", args: [...ffi, "examples/http_server.ts", "127.0.0.1:0"] },
     { name: "deno_listen", args: ["--allow-net", "bench/net/deno_tcp.ts", "0"] },
     { name: "deno_serve", args: ["--allow-net", "bench/net/deno_serve.ts", "0"] },
+    { name: "c_floor", args: ["0"], bin: httpFloor },
   ];
-  const bulkServers = [
+  const bulkServers: { name: string; args: string[]; bin?: string }[] = [
     { name: "ring", args: [...ffi, "examples/echo_server.ts", "127.0.0.1:0", "--block", "65536"] },
     {
       name: "ring_zero_copy",
       args: [...ffi, "examples/echo_server.ts", "127.0.0.1:0", "--block", "65536", "--zero-copy"],
     },
     { name: "deno_listen", args: ["--allow-net", "bench/net/echo_deno.ts", "0"] },
+    { name: "c_floor", args: ["0"], bin: echoFloor },
   ];
   const started = new Date().toISOString();
   const m = await machine();
@@ -262,11 +292,12 @@ async function main(): Promise<void> {
     userUsPerReq: number;
     sysUsPerReq: number;
     cpuBusy: number;
+    clientBusy: number;
   }[] = [];
   const bulk: { server: string; round: number; mibPerSec: number }[] = [];
   const running: Server[] = [];
   try {
-    for (const s of httpServers) running.push(await startServer(s.name, s.args));
+    for (const s of httpServers) running.push(await startServer(s.name, s.args, s.bin));
     for (const s of running) await wrk(s.port, 16, 1); // warm up (JIT)
     for (let round = 0; round < ROUNDS; round++) {
       for (const conns of CONNS) {
@@ -283,13 +314,16 @@ async function main(): Promise<void> {
             userUsPerReq,
             sysUsPerReq,
             cpuBusy,
+            clientBusy: r.clientBusy,
           });
           console.error(
             `http round ${round} c${conns} ${s.name}: ${r.rps.toFixed(0)} req/s, p99 ${
               r.p99Ms.toFixed(2)
             } ms, server CPU ${userUsPerReq.toFixed(1)} us user + ${
               sysUsPerReq.toFixed(1)
-            } us kernel per request, busy ${(cpuBusy * 100).toFixed(0)}%`,
+            } us kernel per request, busy ${(cpuBusy * 100).toFixed(0)}%, wrk busy ${
+              (r.clientBusy * 100).toFixed(0)
+            }%`,
           );
         }
       }
@@ -298,7 +332,7 @@ async function main(): Promise<void> {
     for (const s of running.splice(0)) await stop(s);
   }
   try {
-    for (const s of bulkServers) running.push(await startServer(s.name, s.args));
+    for (const s of bulkServers) running.push(await startServer(s.name, s.args, s.bin));
     for (const s of running) await echoClient(client, s.port, 64); // warm up
     for (let round = 0; round < ROUNDS; round++) {
       const order = [...rotate(running, round).map((s) => s.name), "iperf3"];
