@@ -607,7 +607,9 @@ export class Ring implements Disposable {
    * others reject with RingClosedError (whose `result` says what the kernel
    * reported; -125 ECANCELED for cancelled and never-submitted ones). Their
    * buffers are free to release afterwards. Pools registered here keep
-   * working, unregistered (bufIndex -1). A second call does nothing.
+   * working, unregistered (bufIndex -1). Its listeners and connections
+   * still open are closed (their fds too: peers see end of stream); later
+   * calls on them reject with RingClosedError. A second call does nothing.
    */
   close(): void {
     const ptr = this.#ptr;
@@ -657,6 +659,9 @@ export class Ring implements Disposable {
     // running in the kernel: its buffers stay busy (never released under
     // the kernel's feet; a leak is better than corruption).
     this.#pending.forEach((p, slot) => p && this.#settleClosed(slot, ECANCELED, 0, failed));
+    // Its sockets: every request naming them is settled, so each fd is
+    // closed directly (peers see end of stream, ports are free again).
+    net.closeSockets(this);
     // The ring's default recv group last: its receives ended above (with
     // RingClosedError), and the kernel dropped the buffer ring with the ring.
     net.closeDefaultGroup(this);

@@ -90,6 +90,41 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** A Deno.listen peer for one connection: it starts reading when
+ * `start()` is called, and `got` is everything it read until end of stream
+ * (or a reset). */
+export function readingPeer(): { port: number; got: Promise<Uint8Array>; start: () => void } {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  const go = Promise.withResolvers<void>();
+  const accepted = l.accept();
+  const got = (async () => {
+    const c = await accepted;
+    l.close();
+    await go.promise;
+    const parts: Uint8Array[] = [];
+    const b = new Uint8Array(256 * 1024);
+    let total = 0;
+    try {
+      for (;;) {
+        const n = await c.read(b);
+        if (n === null) break;
+        parts.push(b.slice(0, n));
+        total += n;
+      }
+    } catch { /* reset by the other end */ }
+    c.close();
+    const all = new Uint8Array(total);
+    let off = 0;
+    for (const p of parts) {
+      all.set(p, off);
+      off += p.length;
+    }
+    return all;
+  })();
+  return { port, got, start: () => go.resolve() };
+}
+
 /** A Worker answering one reply per message, and a way to talk to it. */
 export class WorkerPeer {
   #w: Worker;

@@ -6,37 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { HybridPool, Ring } from "../mod.ts";
+import { readingPeer } from "./helpers.ts";
 
 const MiB = 1 << 20;
 
 /** A Deno.listen peer that starts reading after `delayMs` and returns
  * everything it read until end of stream. */
 function peer(delayMs: number) {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  const got = (async () => {
-    const c = await l.accept();
-    l.close();
-    await new Promise((r) => setTimeout(r, delayMs));
-    const parts: Uint8Array[] = [];
-    const b = new Uint8Array(256 * 1024);
-    let total = 0;
-    for (;;) {
-      const n = await c.read(b);
-      if (n === null) break;
-      parts.push(b.slice(0, n));
-      total += n;
-    }
-    c.close();
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const p of parts) {
-      all.set(p, off);
-      off += p.length;
-    }
-    return all;
-  })();
-  return { port, got };
+  const p = readingPeer();
+  setTimeout(p.start, delayMs);
+  return p;
 }
 
 Deno.test({

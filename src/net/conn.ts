@@ -14,7 +14,7 @@ import { type FixedBuf, kBusy, registrarsOf } from "../fixed_buf.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup, GroupInternals, GroupUser } from "./buffer_group.ts";
 import { kGroup } from "./buffer_group.ts";
-import { SocketRequests } from "./socket_requests.ts";
+import { disownSocket, kRingClosed, ownSocket, SocketRequests } from "./socket_requests.ts";
 import {
   cancel,
   CQE_F_BUFFER,
@@ -28,10 +28,21 @@ import {
   netError,
   oneShot,
   request,
+  requestOnce,
   type RequestOptions,
   sym,
   unknownKeyError,
 } from "./host.ts";
+
+/** The bytes a write/send of `buf` sends: `length`, default all of its
+ * `size` bytes (RangeError outside 0..size). */
+function sendLength(length: number | undefined, size: number): number {
+  const len = length ?? size;
+  if (!Number.isInteger(len) || len < 0 || len > size) {
+    throw new RangeError(`length must be an integer from 0 to ${size}, got ${len}`);
+  }
+  return len;
+}
 
 /** Address of a socket, like Deno.NetAddr. */
 export interface RingAddr {
@@ -102,14 +113,22 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #ended = false;
   #queue: Item[] = [];
   #head = 0;
-  #waiters: { resolve: (b: FixedBuf | null) => void; reject: (e: Error) => void }[] = [];
+  #waiters: PromiseWithResolvers<FixedBuf | null>[] = [];
   #held = 0;
   #partial: { buf: FixedBuf; off: number } | null = null;
   /** Zero-copy sends whose promise has not settled (rejected by close()). */
   readonly #zcPending = new Set<() => void>();
   // send order: a write/send/closeWrite in flight, and the ones waiting
+  /** Closed by ring.close() (not by close()). */
+  #byRing = false;
   #sending = false;
   readonly #sendQueue: (() => void)[] = [];
+  // the fast write in flight (#writeNow): its buffer, bytes, progress, promise
+  #wBuf: FixedBuf | null = null;
+  #wBytes: Uint8Array | null = null;
+  #wLen = 0;
+  #wOff = 0;
+  #wDone: PromiseWithResolvers<number> | null = null;
   readonly #user: GroupUser = {
     rearm: () => this.#arm(),
     groupClosed: () => {
@@ -136,6 +155,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     this.#fd = fd;
     this.#groupArg = group;
     this.#reqs = new SocketRequests(ring, fd, "connection", () => this.#armedUd >= 0);
+    ownSocket(ring, this); // ring.close() closes it
   }
 
   /** This end's address. */
@@ -194,6 +214,12 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
     const bad = unknownKeyError("conn.write", options, WRITE_OPTIONS);
     if (bad !== null) return Promise.reject(bad);
+    // No send in flight and no signal/timeout to watch (a request/response
+    // server's every write): the same steps as #sendAll without its async
+    // function and per-write closures.
+    if (!this.#sending && options?.signal === undefined && options?.timeout === undefined) {
+      return this.#writeNow(buf, options?.length);
+    }
     return this.#sendAll(buf, options, false);
   }
 
@@ -238,8 +264,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     if (this.#head < this.#queue.length) return this.#take();
     if (this.#ended) return Promise.resolve(null);
-    const { promise, resolve, reject } = Promise.withResolvers<FixedBuf | null>();
-    const w = { resolve, reject };
+    const w = Promise.withResolvers<FixedBuf | null>();
     this.#waiters.push(w);
     this.#arm();
     const timeout = options?.timeout;
@@ -249,7 +274,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
         const i = this.#waiters.indexOf(w);
         if (i >= 0) {
           this.#waiters.splice(i, 1);
-          reject(e);
+          w.reject(e);
         }
       };
       const onAbort = () => drop(signal!.reason);
@@ -264,9 +289,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
       };
-      promise.then(clean, clean);
+      w.promise.then(clean, clean);
     }
-    return promise;
+    return w.promise;
   }
 
   /** `for await (const buf of conn)`: received buffers until end of stream,
@@ -320,6 +345,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    */
   close(): void {
     if (!this.#reqs.close()) return;
+    disownSocket(this.#ring, this);
     this.#ended = true;
     if (this.#armedUd >= 0) cancel(this.#ring, this.#armedUd);
     this.#group?.forget(this.#user);
@@ -342,6 +368,12 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
 
   /** Same as close(). */
   [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @ignore Internal: ring.close() closes its connections. */
+  [kRingClosed](): void {
+    this.#byRing = true;
     this.close();
   }
 
@@ -394,14 +426,79 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     else next();
   }
 
+  /** write() with the turn free and no signal/timeout: takes the turn and
+   * sends from `#w*` (one such write at a time: it holds the turn), with
+   * handlers made once per connection. One promise per write. */
+  #writeNow(buf: FixedBuf, length: number | undefined): Promise<number> {
+    let bytes: Uint8Array, len: number;
+    try {
+      this.#check();
+      registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
+      bytes = buf.bytes;
+      len = sendLength(length, bytes.length);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (len === 0) return Promise.resolve(0);
+    const w = Promise.withResolvers<number>();
+    buf[kBusy](1);
+    this.#sending = true;
+    this.#wBuf = buf;
+    this.#wBytes = bytes;
+    this.#wLen = len;
+    this.#wOff = 0;
+    this.#wDone = w;
+    this.#writeStep();
+    return w.promise;
+  }
+
+  #writeStep(): void {
+    let ud;
+    try {
+      ud = requestOnce(this.#ring, this.#writePrep, this.#reqs, this.#writeSent);
+    } catch (e) {
+      return this.#writeEnd(e as Error); // the ring was closed
+    }
+    if (ud < 0) this.#writeSent(ud, null);
+  }
+
+  #writePrep = (p: Deno.PointerObject, ud: number): number => {
+    const off = this.#wOff;
+    const bytes = off === 0 ? this.#wBytes! : this.#wBytes!.subarray(off);
+    return sym().vb_net_prep_send(p, this.#fd, bytes, this.#wLen - off, 0, -1, ud);
+  };
+
+  #writeSent = (res: number, err: Error | null): void => {
+    if (err !== null) return this.#writeEnd(err);
+    const left = this.#wLen - this.#wOff;
+    if (res < 0) return this.#writeEnd(netError(res, `send of ${left} bytes`));
+    if (res === 0) {
+      return this.#writeEnd(netError(-32, `send of ${left} bytes (the kernel took none)`));
+    }
+    this.#wOff += res;
+    if (this.#wOff === this.#wLen) return this.#writeEnd(null);
+    // A short write: the rest goes next, still holding the turn.
+    if (this.#reqs.closed) return this.#writeEnd(this.#closedError());
+    this.#writeStep();
+  };
+
+  /** The fast write ended: the next send may go, the buffer is free. */
+  #writeEnd(err: Error | null): void {
+    const buf = this.#wBuf!, done = this.#wDone!, len = this.#wLen;
+    this.#wBuf = null;
+    this.#wBytes = null;
+    this.#wDone = null;
+    this.#passTurn();
+    buf[kBusy](-1);
+    if (err === null) done.resolve(len);
+    else done.reject(err);
+  }
+
   async #sendAll(buf: FixedBuf, options: WriteOptions | undefined, zc: boolean): Promise<number> {
     this.#check();
     const registrars = registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
     const bytes = buf.bytes;
-    const len = options?.length ?? bytes.length;
-    if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
-      throw new RangeError(`length must be an integer from 0 to ${bytes.length}, got ${len}`);
-    }
+    const len = sendLength(options?.length, bytes.length);
     const index = zc && buf.bufIndex >= 0 && registrars.includes(this.#ring) ? buf.bufIndex : -1;
     buf[kBusy](1);
     let turn = false;
@@ -733,7 +830,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     return this.#fd;
   }
 
-  #closedError(): ConnectionClosedError {
+  #closedError(): ConnectionClosedError | RingClosedError {
+    if (this.#byRing) return new RingClosedError("the ring of this connection was closed");
     return new ConnectionClosedError("the connection is closed");
   }
 }

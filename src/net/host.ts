@@ -86,6 +86,54 @@ export interface RequestOwner {
   finished(ud: number): void;
 }
 
+/** What a finished single-shot request reports: null for its result, or
+ * the error to reject with (the owner was closed meanwhile; the ring was
+ * closed and the request did not complete; its signal/timeout, `why`,
+ * cancelled it). */
+function endError(
+  owner: RequestOwner | null,
+  res: number,
+  closed: boolean,
+  why: Error | null,
+): Error | null {
+  const err = owner?.closedError(res) ?? null;
+  if (err !== null) return err;
+  // What the kernel completed during ring.close() resolves (as file
+  // requests do): a send that went out must not be reported as lost.
+  if (closed && res < 0) {
+    return new RingClosedError(
+      `the ring was closed while this request was in flight (ended with ${res})`,
+      res,
+    );
+  }
+  return why !== null && res === ECANCELED ? why : null;
+}
+
+/**
+ * A single-shot request whose end goes to `settle(res, err)` (err as
+ * endError, `why` asked for when the request was cancelled): no promise,
+ * for the hot paths that keep one per connection. Returns its user data,
+ * or a negative errno when the SQE could not be queued (`settle` is then
+ * never called); throws RingClosedError on a closed ring.
+ */
+export function requestOnce(
+  ring: Ring,
+  prep: (ptr: Deno.PointerObject, ud: number) => number,
+  owner: RequestOwner | null,
+  settle: (res: number, err: Error | null) => void,
+  why: () => Error | null = noReason,
+): number {
+  let ud = -1;
+  ud = request(ring, prep, (res, _flags, closed) => {
+    owner?.finished(ud);
+    settle(res, endError(owner, res, closed, why()));
+  });
+  if (ud >= 0) owner?.started(ud);
+  return ud;
+}
+
+const noReason = (): Error | null => null;
+
 /**
  * A single-shot request with `signal` / `timeout`: the promise resolves to
  * the kernel's result (errors too, as -errno: the caller names them), and
@@ -113,31 +161,20 @@ export function oneShot(
   let why: Error | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
-  let ud = -1;
-  const done: CompletionHandler = (res, _flags, closed) => {
-    if (timer !== undefined) clearTimeout(timer);
-    if (onAbort) signal!.removeEventListener("abort", onAbort);
-    owner?.finished(ud);
-    let err: Error | null = owner?.closedError(res) ?? null;
-    if (err === null && closed && res < 0) {
-      // What the kernel completed during ring.close() resolves (as file
-      // requests do): a send that went out must not be reported as lost.
-      err = new RingClosedError(
-        `the ring was closed while this request was in flight (ended with ${res})`,
-        res,
-      );
-    } else if (err === null && why !== null && res === ECANCELED) err = why;
-    if (err === null) return resolve(res);
-    if (res >= 0) discard?.(res);
-    reject(err);
-  };
+  let ud: number;
   try {
-    ud = request(ring, prep, done);
+    ud = requestOnce(ring, prep, owner, (res, err) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      if (err === null) return resolve(res);
+      if (res >= 0) discard?.(res);
+      reject(err);
+    }, signal === undefined && timeout === undefined ? noReason : () => why);
   } catch (e) {
     return Promise.reject(e);
   }
   if (ud < 0) return Promise.resolve(ud);
-  owner?.started(ud);
+  if (signal === undefined && timeout === undefined) return promise;
   const stop = (e: Error) => {
     if (why !== null) return;
     why = e;

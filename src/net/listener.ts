@@ -9,7 +9,13 @@ import { ConnectionClosedError, RingClosedError } from "../errors.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup } from "./buffer_group.ts";
 import { kNewConn, type RingAddr, RingConn, socketAddr } from "./conn.ts";
-import { closeFd, SocketRequests } from "./socket_requests.ts";
+import {
+  closeFd,
+  disownSocket,
+  kRingClosed,
+  ownSocket,
+  SocketRequests,
+} from "./socket_requests.ts";
 import {
   cancel,
   CQE_F_MORE,
@@ -38,6 +44,8 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
   readonly #group: BufferGroup | (() => BufferGroup);
   readonly #reqs: SocketRequests;
   #multiUd = -1;
+  /** Closed by ring.close() (not by close()). */
+  #byRing = false;
   #queue: Accepted[] = [];
   #waiters: { resolve: (c: RingConn | null) => void; reject: (e: Error) => void }[] = [];
 
@@ -54,6 +62,7 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
     this.#group = group;
     this.#reqs = new SocketRequests(ring, fd, "listener", () => this.#multiUd >= 0);
     this.addr = socketAddr(fd, false);
+    ownSocket(ring, this); // ring.close() closes it
   }
 
   /** True after close(). */
@@ -65,10 +74,10 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
    * listener closes first. */
   async accept(options?: RequestOptions): Promise<RingConn> {
     knownKeys("listener.accept", options, NET_REQUEST_OPTIONS);
-    if (this.#reqs.closed) throw new ConnectionClosedError("the listener is closed");
+    if (this.#reqs.closed) throw this.#closedError();
     if (this.#queue.length > 0 || this.#multiUd >= 0) {
       const c = await this.#next();
-      if (c === null) throw new ConnectionClosedError("the listener is closed");
+      if (c === null) throw this.#closedError();
       return c;
     }
     const fd = this.#fd;
@@ -81,6 +90,10 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
       (accepted) => closeFd(ring, accepted),
     );
     if (res < 0) throw netError(res, "accept");
+    if (ring.closed) { // completed during ring.close(): the ring owns no socket any more
+      closeFd(ring, res);
+      throw new RingClosedError("the ring was closed while this accept was pending", res);
+    }
     return new RingConn(kNewConn, ring, res, this.#group);
   }
 
@@ -113,6 +126,7 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
    */
   close(): void {
     if (!this.#reqs.close()) return;
+    disownSocket(this.#ring, this);
     if (this.#multiUd >= 0) cancel(this.#ring, this.#multiUd);
     for (const w of this.#waiters.splice(0)) w.resolve(null);
     for (const c of this.#queue.splice(0)) if (c instanceof RingConn) c.close();
@@ -122,6 +136,18 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
   /** Same as close(). */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** @ignore Internal: ring.close() closes its listeners. */
+  [kRingClosed](): void {
+    this.#byRing = true;
+    this.close();
+  }
+
+  #closedError(): Error {
+    return this.#byRing
+      ? new RingClosedError("the ring of this listener was closed")
+      : new ConnectionClosedError("the listener is closed");
   }
 
   #next(): Promise<RingConn | null> {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { RingClosedError } from "../errors.ts";
 import type { BufPool } from "../pool.ts";
 import type { Ring } from "../ring.ts";
 import { BufferGroup, kGroup, type ProvideBuffersOptions } from "./buffer_group.ts";
@@ -81,6 +82,8 @@ function defaultGroup(ring: Ring): BufferGroup {
   }
   return g;
 }
+
+export { closeSockets } from "./socket_requests.ts";
 
 /** Closes the ring's default group (at ring close). */
 export function closeDefaultGroup(ring: Ring): void {
@@ -181,6 +184,10 @@ export async function connect(ring: Ring, options: ConnectOptions): Promise<Ring
     } catch (e) {
       sym().vb_net_close_now(fd);
       throw e;
+    }
+    if (res >= 0 && ring.closed) { // completed during ring.close(): nothing owns it now
+      sym().vb_net_close_now(fd);
+      throw new RingClosedError("the ring was closed while this connect was pending", res);
     }
     if (res >= 0) return new RingConn(kNewConn, ring, fd, group);
     sym().vb_net_close_now(fd);

@@ -59,6 +59,43 @@ export class SocketRequests implements RequestOwner {
   }
 }
 
+/** Internal: closes a socket because its ring closed (later calls then
+ * reject with RingClosedError, not ConnectionClosedError). */
+export const kRingClosed: unique symbol = Symbol("veloq.ringClosed");
+
+/** A connection or listener, as its ring sees it. */
+interface RingSocket {
+  [kRingClosed](): void;
+}
+
+/** The sockets of each ring not closed yet: a Ring owns its sockets, so
+ * ring.close() closes them (their peers see end of stream, ports are free
+ * again, no fd is left behind) once its requests are settled. */
+const openSockets = new WeakMap<Ring, Set<RingSocket>>();
+
+/** A socket of `ring` was made. On a ring closed meanwhile (a connect or
+ * accept that completed during ring.close()) it is closed at once. */
+export function ownSocket(ring: Ring, s: RingSocket): void {
+  if (ring.closed) return s[kRingClosed]();
+  let set = openSockets.get(ring);
+  if (set === undefined) openSockets.set(ring, set = new Set());
+  set.add(s);
+}
+
+/** The socket was closed by its owner. */
+export function disownSocket(ring: Ring, s: RingSocket): void {
+  openSockets.get(ring)?.delete(s);
+}
+
+/** ring.close(), after it settled every request: closes what is open (the
+ * ring is gone, so each fd is closed directly). */
+export function closeSockets(ring: Ring): void {
+  const set = openSockets.get(ring);
+  if (set === undefined) return;
+  openSockets.delete(ring);
+  for (const s of set) s[kRingClosed]();
+}
+
 /** Closes a socket through the ring (or directly once the ring is gone).
  * When the ring closes before the close ran (it was still queued, or the
  * ring was inside close() reaping: the request ends with -ECANCELED), the
