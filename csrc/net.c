@@ -61,6 +61,7 @@ int32_t vb_net_socket(uint32_t family) {
         close(fd);
         return rc;
     }
+    vb_thread_own_fd(fd); /* closed at the thread's end if still open (thread_exit.c) */
     return fd;
 }
 
@@ -106,6 +107,7 @@ int32_t vb_net_listen(const char *host, uint32_t port, uint32_t backlog, uint32_
     out[1] = family_of((struct sockaddr *)&ss);
     out[0] = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    vb_thread_own_fd(fd); /* closed at the thread's end if still open (thread_exit.c) */
     return fd;
 }
 
@@ -164,7 +166,10 @@ int32_t vb_net_get_nodelay(int32_t fd) {
     return v ? 1 : 0;
 }
 
-int32_t vb_net_close_now(int32_t fd) { return close(fd) < 0 ? -errno : 0; }
+int32_t vb_net_close_now(int32_t fd) {
+    vb_thread_disown_fd(fd);
+    return close(fd) < 0 ? -errno : 0;
+}
 
 /* --- operations through the ring --------------------------------------------- */
 
@@ -233,6 +238,9 @@ int32_t vb_net_prep_shutdown(vb_ring *r, int32_t fd, uint32_t how, uint32_t ud) 
 
 int32_t vb_net_prep_close(vb_ring *r, int32_t fd, uint32_t ud) {
     NET_PREP(r, ud);
+    /* From here the close is the ring's: the thread's exit hook must not
+     * close the number again (it may be reused at once). */
+    vb_thread_disown_fd(fd);
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, ud);
     return 0;

@@ -16,7 +16,11 @@
  *      blocking pool forever);
  *   2. views: every buffer the thread still held is freed (the binding
  *      marks what it holds, see vb_thread_track_view), then the view is
- *      detached, so its arena goes back to the pool's owner.
+ *      detached, so its arena goes back to the pool's owner;
+ *   3. sockets: every socket the thread made or accepted and did not close
+ *      (vb_thread_own_fd; csrc/net.c records and forgets them) is closed
+ *      after its rings are gone, so peers see end of stream and ports are
+ *      free again instead of leaking with the fd.
  *
  * The hook is a pthread key destructor: glibc runs it when a thread returns
  * from its start routine or calls pthread_exit (a Deno Worker's thread
@@ -38,6 +42,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A set of int32 handles (open addressing, linear probing): the buffers of
  * other arenas a thread holds.  EMPTY and GONE are never handles (< 0). */
@@ -116,6 +121,7 @@ typedef struct {
     vb_thread_view *views;
     vb_pool **pools; /* pools this thread created and tracks */
     uint32_t npools, cap_pools;
+    handle_set fds; /* sockets made or accepted here, not closed yet */
 } thread_state;
 
 static pthread_key_t key;
@@ -150,6 +156,19 @@ static thread_state *state(int create) {
 int32_t vb_thread_exit_arm(void) { return state(1) ? 0 : VB_ENOMEM; }
 
 uint32_t vb_thread_exits(void) { return atomic_load_explicit(&exits, memory_order_relaxed); }
+
+/* --- sockets --------------------------------------------------------------- */
+
+int32_t vb_thread_own_fd(int32_t fd) {
+    if (fd < 0) return VB_EINVAL;
+    thread_state *st = state(1);
+    return st ? set_add(&st->fds, fd) : VB_ENOMEM;
+}
+
+void vb_thread_disown_fd(int32_t fd) {
+    thread_state *st = state(0);
+    if (st && fd >= 0) set_remove(&st->fds, fd);
+}
 
 /* --- views ---------------------------------------------------------------- */
 
@@ -259,6 +278,12 @@ static void thread_ended(void *arg) {
      * holding one has the pool attached: then it stays, leaked). */
     for (uint32_t i = 0; i < st->npools && !leak; i++) vb_pool_destroy_abandoned(st->pools[i]);
     free(st->pools);
+    /* Sockets last: the rings that named them are gone (a request the
+     * kernel still runs holds its own reference to the file, so closing
+     * the number is safe even then). */
+    for (uint32_t i = 0; i < st->fds.cap; i++)
+        if (st->fds.slots[i] >= 0) close(st->fds.slots[i]);
+    free(st->fds.slots);
     free(st);
     atomic_fetch_add_explicit(&exits, 1, memory_order_relaxed);
 }

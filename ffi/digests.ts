@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "cd43d5db5b5234c99e5e075e41286620cb836a126e8bea0190179f948f5af37e",
-  "aarch64-linux": "55656fd1f6db87774f6c14aaa8b837ad5cf22ac419688b63c18d7ac47c41cc22",
+  "x86_64-linux": "ee598267474fe5d89b9c058d05da939ee494fa6f9b1a7b2b051d3470f2a61947",
+  "aarch64-linux": "b5967ab8b976c513f1e1ea9c2e591d87cb4eb34ab9dd2c4a7f1f574e4eb2ed70",
 };

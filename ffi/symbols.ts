@@ -9,7 +9,7 @@
  */
 
 /** The ABI version this binding was written against (VB_ABI_VERSION). */
-export const ABI_VERSION = 24;
+export const ABI_VERSION = 25;
 
 /** Symbols of libveloq_buffer, as Deno.dlopen expects them. */
 export const symbols = {
@@ -152,6 +152,8 @@ export const symbols = {
   vb_library_resident: { parameters: [], result: "i32" },
   vb_thread_exit_arm: { parameters: [], result: "i32" },
   vb_thread_exits: { parameters: [], result: "u32" },
+  vb_thread_own_fd: { parameters: ["i32"], result: "i32" },
+  vb_thread_disown_fd: { parameters: ["i32"], result: "void" },
   vb_thread_track_view: { parameters: ["pointer"], result: "pointer" },
   vb_thread_view_held: { parameters: ["pointer"], result: "pointer" },
   vb_thread_view_hold: { parameters: ["pointer", "i32", "u32"], result: "i32" },

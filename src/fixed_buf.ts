@@ -117,6 +117,10 @@ export const kCreate: unique symbol = Symbol("veloq.createFixedBuf");
 export const kBusy: unique symbol = Symbol("veloq.busy");
 /** Internal: the rings the buffer's memory is registered with, for the Ring. */
 export const kRegistrar: unique symbol = Symbol("veloq.registrar");
+/** Internal: a received buffer's first n bytes were read (conn.read()
+ * copied them out): the rest moves to the front and `length` shrinks, so
+ * recv() can hand the buffer out with exactly the bytes not yet read. */
+export const kConsumed: unique symbol = Symbol("veloq.consumed");
 /** Internal: brand check (FixedBuf of this copy of the package). */
 const kIsOurs: unique symbol = Symbol("veloq.isOurs");
 
@@ -202,6 +206,15 @@ export class FixedBuf {
     const owner = this.#owner;
     if (owner === null) throw this.#released("bytes");
     return this.#bytes ??= owner[kView](this.#handle, this.#length);
+  }
+
+  /** @ignore Internal: see kConsumed (never on a buffer user code holds). */
+  [kConsumed](n: number): void {
+    if (n <= 0) return;
+    const bytes = this.bytes;
+    bytes.copyWithin(0, n, this.#length);
+    this.#length -= n;
+    this.#bytes = null; // the next view covers the new length
   }
 
   /** Bytes of data: `capacity` for an allocated buffer, the bytes received

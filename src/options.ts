@@ -31,6 +31,47 @@ export function unknownKeyError(
   return null;
 }
 
+/** Longest `timeout` (ms): setTimeout fires at once beyond 2^31 - 1. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** The error for bad request options `signal` / `timeout` (an AbortSignal,
+ * milliseconds from 0 to MAX_TIMEOUT_MS), or null. Checked before anything
+ * reaches the kernel: a request whose options fail after it was queued
+ * would reject while the kernel still used its buffer. */
+export function signalTimeoutError(
+  what: string,
+  options: { signal?: unknown; timeout?: unknown } | undefined | null,
+): TypeError | RangeError | null {
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return new TypeError(`${what}: option signal must be an AbortSignal, got ${String(signal)}`);
+  }
+  if (timeout !== undefined && typeof timeout !== "number") {
+    return new TypeError(
+      `${what}: option timeout must be a number of milliseconds, got ${typeof timeout}`,
+    );
+  }
+  if (timeout !== undefined && (!(timeout >= 0) || timeout > MAX_TIMEOUT_MS)) {
+    return new RangeError(
+      `${what}: option timeout must be milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${
+        String(timeout)
+      }`,
+    );
+  }
+  return null;
+}
+
+/** unknownKeyError, then signalTimeoutError: a request's options. */
+export function requestOptionsError(
+  what: string,
+  options: unknown,
+  known: readonly string[],
+): TypeError | RangeError | null {
+  return unknownKeyError(what, options, known) ??
+    signalTimeoutError(what, options as { signal?: unknown; timeout?: unknown } | undefined);
+}
+
 /** Checks an optional integer option and returns it or its default. */
 export function intOption(
   name: string,

@@ -225,6 +225,8 @@ export const kCork: unique symbol = Symbol("veloq.cork");
 export const kReserve: unique symbol = Symbol("veloq.reserve");
 /** Internal: the native ring pointer, for pool registration. */
 export const kRingPtr: unique symbol = Symbol("veloq.ringPtr");
+/** Internal: submit and settle what is complete, now (not inside a drain). */
+export const kSettleNow: unique symbol = Symbol("veloq.settleNow");
 
 /** One request in flight (one hidden class for every kind). */
 class Req {
@@ -670,6 +672,17 @@ export class Ring implements Disposable {
   /** Same as close(). */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** @ignore Internal: submits what is queued and settles what completed,
+   * synchronously (a buffer group in pool mode closing: a cancelled recv
+   * completes inside the submit, and its block can go back at once). A
+   * no-op inside a drain (the batch array is in use) or while corked. */
+  [kSettleNow](): void {
+    const ptr = this.#ptr;
+    if (ptr === null || this.#cork > 0 || this.#batchEnd > 0) return;
+    this.#submit(ptr);
+    this.#drain(ptr);
   }
 
   /** @ignore Internal: the native ring, for registration. */

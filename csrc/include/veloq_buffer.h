@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout below changes. */
-#define VB_ABI_VERSION 24u
+#define VB_ABI_VERSION 25u
 
 #define VB_PAGE_SIZE 4096u
 #define VB_PAGE_SHIFT 12u
@@ -356,6 +356,13 @@ typedef struct vb_thread_view vb_thread_view;
 VB_API int32_t vb_thread_exit_arm(void);
 /* Exit hooks that ran, process-wide (tests: a thread really ended). */
 VB_API uint32_t vb_thread_exits(void);
+/* Records a socket of the calling thread (vb_net_socket and vb_net_listen
+ * do it themselves; the binding does it for accepted fds): the thread's
+ * exit hook closes it if still open.  vb_net_close_now and
+ * vb_net_prep_close forget it.  0, VB_EINVAL or VB_ENOMEM. */
+VB_API int32_t vb_thread_own_fd(int32_t fd);
+/* Forgets a socket recorded by vb_thread_own_fd (no-op if not recorded). */
+VB_API void vb_thread_disown_fd(int32_t fd);
 /* Ties a view attached by the calling thread to its end; NULL on ENOMEM.
  * The record's held map (vb_thread_view_held: one byte per page of the
  * view's arena) is the binding's to keep: 1 at the first page of each

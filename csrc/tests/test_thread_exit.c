@@ -10,6 +10,8 @@
 
 #include <stdatomic.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -249,7 +251,49 @@ static void threads_exit_ring_in_flight(void) {
     close(fds[1]);
 }
 
+/* Sockets a thread made and never closed are closed by its exit hook; the
+ * ones it closed (directly or handed to a ring's close) are left alone. */
+typedef struct {
+    int32_t left, closed, given, listen;
+    uint32_t port;
+} sock_job;
+
+static void *sockets(void *arg) {
+    sock_job *j = arg;
+    j->left = vb_net_socket(4);
+    j->closed = vb_net_socket(4);
+    int32_t out[2];
+    j->listen = vb_net_listen("127.0.0.1", 0, 8, 0, out);
+    j->port = (uint32_t)out[0];
+    if (j->closed >= 0) vb_net_close_now(j->closed);
+    /* An fd recorded and then forgotten (as vb_net_prep_close does) is no
+     * longer the thread's: it stays open. */
+    j->given = vb_net_socket(4);
+    vb_thread_disown_fd(j->given);
+    return 0;
+}
+
+static void threads_exit_closes_sockets(void) {
+    sock_job j = {0};
+    uint32_t exits = vb_thread_exits();
+    pthread_t th;
+    REQUIRE(pthread_create(&th, 0, sockets, &j) == 0);
+    pthread_join(th, 0);
+    REQUIRE(j.left >= 0 && j.closed >= 0 && j.given >= 0 && j.listen >= 0);
+    CHECK(vb_thread_exits() == exits + 1);
+    CHECK(fcntl(j.left, F_GETFD) < 0 && errno == EBADF);
+    CHECK(fcntl(j.listen, F_GETFD) < 0 && errno == EBADF);
+    CHECK(fcntl(j.given, F_GETFD) >= 0);
+    close(j.given);
+    /* The listener's port is free again. */
+    int32_t out[2];
+    int32_t again = vb_net_listen("127.0.0.1", j.port, 8, 0, out);
+    CHECK_MSG(again >= 0, "port %u still bound: %d", j.port, again);
+    if (again >= 0) vb_net_close_now(again);
+}
+
 const test_case thread_exit_tests[] = {
+    TEST(threads_exit_closes_sockets),
     TEST(threads_exit_ring_in_flight),
     TEST(threads_exit_reclaims_views),
     TEST(threads_exit_after_detach),

@@ -33,7 +33,7 @@ import {
   kView,
 } from "../fixed_buf.ts";
 import type { BufPool } from "../pool.ts";
-import type { Ring } from "../ring.ts";
+import { kSettleNow, type Ring } from "../ring.ts";
 import { features, knownKeys, netError, ringPtr, sym } from "./host.ts";
 
 /** Options of `ring.provideBuffers(pool, options)`. */
@@ -205,7 +205,8 @@ export class BufferGroup implements Disposable {
     return {
       blocks: this.count,
       size: this.size,
-      inKernel: this.mode === "ring" ? this.#inKernel : this.#free.length,
+      // Pool mode: the free list and the blocks under armed receives.
+      inKernel: this.mode === "ring" ? this.#inKernel : this.#free.length + this.#armed,
       heldByJs: this.#held,
       enobufs: this.#enobufs,
       rearms: this.#rearms,
@@ -228,12 +229,17 @@ export class BufferGroup implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#starved.clear();
-    this.#maybeDestroy();
     // Receives armed on the group are cancelled and waiting recv() calls
     // reject (starved ones too: no block will come).
     const users = [...this.#users];
     this.#users.clear();
     for (const u of users) u.groupClosed();
+    // Pool mode: an armed recv names its block until its completion; the
+    // cancels complete inside the submit (the recv waits in a poll), so
+    // settle them now and the blocks go back before close() returns
+    // (`using` disposes the pool right after the group).
+    if (this.mode === "pool" && this.#armed > 0) this.#ring[kSettleNow]();
+    this.#maybeDestroy();
   }
 
   /** Same as close(). */

@@ -10,7 +10,7 @@
  * @module
  */
 import { ConnectionClosedError, RingClosedError } from "../errors.ts";
-import { type FixedBuf, kBusy, registrarsOf } from "../fixed_buf.ts";
+import { type FixedBuf, kBusy, kConsumed, registrarsOf } from "../fixed_buf.ts";
 import type { Ring } from "../ring.ts";
 import type { BufferGroup, GroupInternals, GroupUser } from "./buffer_group.ts";
 import { kGroup } from "./buffer_group.ts";
@@ -23,15 +23,15 @@ import {
   ECANCELED,
   ENOBUFS,
   features,
-  knownKeys,
   NET_REQUEST_OPTIONS,
   netError,
   oneShot,
   request,
   requestOnce,
   type RequestOptions,
+  requestOptionsError,
   sym,
-  unknownKeyError,
+  watchWait,
 } from "./host.ts";
 
 /** The bytes a write/send of `buf` sends: `length`, default all of its
@@ -133,6 +133,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     rearm: () => this.#arm(),
     groupClosed: () => {
       if (this.#armedUd >= 0) cancel(this.#ring, this.#armedUd);
+      // Blocks received but not handed out go back now (no user code holds
+      // them), so the pool behind the group can close.
+      this.#dropUnread();
       this.#push(new ConnectionClosedError("the buffer group was closed"));
     },
     credit: () => {
@@ -156,6 +159,9 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     this.#groupArg = group;
     this.#reqs = new SocketRequests(ring, fd, "connection", () => this.#armedUd >= 0);
     ownSocket(ring, this); // ring.close() closes it
+    // And the thread's end (a terminated Worker) closes its fd if still
+    // open: accepted fds are recorded here (made ones by C already).
+    sym().vb_thread_own_fd(fd);
   }
 
   /** This end's address. */
@@ -185,7 +191,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * received buffers instead (nothing is lost between the two).
    */
   async read(buf: FixedBuf, options?: RequestOptions): Promise<number> {
-    knownKeys("conn.read", options, NET_REQUEST_OPTIONS);
+    const bad = requestOptionsError("conn.read", options, NET_REQUEST_OPTIONS);
+    if (bad !== null) throw bad;
     this.#check();
     registrarsOf(buf); // BufferReleasedError, or not a FixedBuf of this copy
     if (this.#started) return this.#readFromRecv(buf, options);
@@ -212,7 +219,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * awaited one by one (each starts once the bytes before it are all in the
    * socket). */
   write(buf: FixedBuf, options?: WriteOptions): Promise<number> {
-    const bad = unknownKeyError("conn.write", options, WRITE_OPTIONS);
+    const bad = requestOptionsError("conn.write", options, WRITE_OPTIONS);
     if (bad !== null) return Promise.reject(bad);
     // No send in flight and no signal/timeout to watch (a request/response
     // server's every write): the same steps as #sendAll without its async
@@ -236,12 +243,13 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * `conn.send(buf, { zeroCopy: true }).finally(() => buf.release())`
    * keeps the stream moving (examples/echo_server.ts). */
   send(buf: FixedBuf, options?: SendOptions): Promise<number> {
-    const bad = unknownKeyError("conn.send", options, SEND_OPTIONS) ??
+    const bad = requestOptionsError("conn.send", options, SEND_OPTIONS) ??
       (options?.zeroCopy !== undefined && typeof options.zeroCopy !== "boolean"
         ? new TypeError(`option zeroCopy must be a boolean, got ${typeof options.zeroCopy}`)
         : null);
     if (bad !== null) return Promise.reject(bad);
-    const zc = options?.zeroCopy === true && features(this.#ring).sendZc;
+    // (A closed ring has no features to ask: #sendAll then rejects, typed.)
+    const zc = options?.zeroCopy === true && !this.#ring.closed && features(this.#ring).sendZc;
     return this.#sendAll(buf, options, zc);
   }
 
@@ -252,7 +260,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
    * stream. With `timeout`/`signal` only the wait ends (no data is lost).
    */
   recv(options?: RequestOptions): Promise<FixedBuf | null> {
-    const bad = unknownKeyError("conn.recv", options, NET_REQUEST_OPTIONS);
+    const bad = requestOptionsError("conn.recv", options, NET_REQUEST_OPTIONS);
     if (bad !== null) return Promise.reject(bad);
     if (this.#reqs.closed) return Promise.reject(this.#closedError());
     const signal = options?.signal;
@@ -262,36 +270,19 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     } catch (e) {
       return Promise.reject(e);
     }
+    // What read() left of a block comes first (it precedes the queue).
+    const partial = this.#partial;
+    if (partial !== null) {
+      this.#partial = null;
+      partial.buf[kConsumed](partial.off);
+      return Promise.resolve(partial.buf);
+    }
     if (this.#head < this.#queue.length) return this.#take();
     if (this.#ended) return Promise.resolve(null);
     const w = Promise.withResolvers<FixedBuf | null>();
     this.#waiters.push(w);
     this.#arm();
-    const timeout = options?.timeout;
-    if (signal || timeout !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const drop = (e: Error) => {
-        const i = this.#waiters.indexOf(w);
-        if (i >= 0) {
-          this.#waiters.splice(i, 1);
-          w.reject(e);
-        }
-      };
-      const onAbort = () => drop(signal!.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (timeout !== undefined) {
-        timer = setTimeout(
-          () => drop(new DOMException(`recv timed out after ${timeout} ms`, "TimeoutError")),
-          timeout,
-        );
-      }
-      const clean = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      w.promise.then(clean, clean);
-    }
-    return w.promise;
+    return watchWait(w, this.#waiters, options, "recv");
   }
 
   /** `for await (const buf of conn)`: received buffers until end of stream,
@@ -316,7 +307,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   /** Shuts the sending side down (the peer reads end of stream), after
    * the bytes of every write/send called before it. */
   async closeWrite(options?: RequestOptions): Promise<void> {
-    knownKeys("conn.closeWrite", options, NET_REQUEST_OPTIONS);
+    const bad = requestOptionsError("conn.closeWrite", options, NET_REQUEST_OPTIONS);
+    if (bad !== null) throw bad;
     this.#check();
     const fd = this.#fd;
     let turn = false;
@@ -351,14 +343,7 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     this.#group?.forget(this.#user);
     const err = this.#closedError();
     for (const w of this.#waiters.splice(0)) w.reject(err);
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const item = this.#queue[i];
-      if (item !== null && !(item instanceof Error)) item.release();
-    }
-    this.#queue = [];
-    this.#head = 0;
-    this.#partial?.buf.release();
-    this.#partial = null;
+    this.#dropUnread();
     // Pending zero-copy sends reject now (ConnectionClosedError); their
     // buffers stay busy until the kernel's last CQE for each (the
     // notification), and the fd closes once none of them still names it.
@@ -758,6 +743,19 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     if (!more) this.#arm();
   };
+
+  /** Releases what was received and never handed out (queued blocks, the
+   * rest of a block read() started). */
+  #dropUnread(): void {
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const item = this.#queue[i];
+      if (item !== null && !(item instanceof Error)) item.release();
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#partial?.buf.release();
+    this.#partial = null;
+  }
 
   #push(item: Item): void {
     if (this.#reqs.closed) {

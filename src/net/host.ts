@@ -12,7 +12,8 @@ import { CqeFlag } from "../../ffi/constants.ts";
 import { type CompleteFn, kInternal, kRequest, kRingPtr, type Ring } from "../ring.ts";
 import { IoError, RingClosedError } from "../errors.ts";
 import { describe, errnoName } from "../native_errors.ts";
-export { knownKeys, unknownKeyError } from "../options.ts";
+export { knownKeys, requestOptionsError, unknownKeyError } from "../options.ts";
+import { signalTimeoutError } from "../options.ts";
 
 /** The request options of socket requests (no `link`: it chains file
  * requests only). */
@@ -148,15 +149,11 @@ export function oneShot(
   owner: RequestOwner | null,
   discard?: (res: number) => void,
 ): Promise<number> {
+  const bad = signalTimeoutError("request", options);
+  if (bad !== null) return Promise.reject(bad);
   const signal = options?.signal;
   const timeout = options?.timeout;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  if (timeout !== undefined && typeof timeout !== "number") {
-    return Promise.reject(new TypeError(`timeout must be a number of ms, got ${typeof timeout}`));
-  }
-  if (timeout !== undefined && !(timeout >= 0)) {
-    return Promise.reject(new RangeError(`timeout must be a number of ms >= 0, got ${timeout}`));
-  }
   const { promise, resolve, reject } = Promise.withResolvers<number>();
   let why: Error | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -191,6 +188,44 @@ export function oneShot(
     );
   }
   return promise;
+}
+
+/**
+ * Ends the wait `w` (queued in `waiters`) early on `signal` / `timeout`:
+ * it leaves the queue and rejects with the abort reason or a TimeoutError
+ * (`what` names the call), so what arrives later goes to the next waiter.
+ * Returns w.promise.
+ */
+export function watchWait<T>(
+  w: PromiseWithResolvers<T>,
+  waiters: PromiseWithResolvers<T>[],
+  options: RequestOptions | undefined,
+  what: string,
+): Promise<T> {
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  if (signal === undefined && timeout === undefined) return w.promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const drop = (e: Error) => {
+    const i = waiters.indexOf(w);
+    if (i < 0) return; // settled first
+    waiters.splice(i, 1);
+    w.reject(e);
+  };
+  const onAbort = () => drop(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (timeout !== undefined) {
+    timer = setTimeout(
+      () => drop(new DOMException(`${what} timed out after ${timeout} ms`, "TimeoutError")),
+      timeout,
+    );
+  }
+  const clean = () => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  w.promise.then(clean, clean);
+  return w.promise;
 }
 
 /** What the kernel offers and what the ring uses (`ring.features`). */

@@ -21,13 +21,14 @@ import {
   CQE_F_MORE,
   ECANCELED,
   features,
-  knownKeys,
   NET_REQUEST_OPTIONS,
   netError,
   oneShot,
   request,
   type RequestOptions,
+  requestOptionsError,
   sym,
+  watchWait,
 } from "./host.ts";
 
 /** Makes a RingListener (internal). */
@@ -47,7 +48,7 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
   /** Closed by ring.close() (not by close()). */
   #byRing = false;
   #queue: Accepted[] = [];
-  #waiters: { resolve: (c: RingConn | null) => void; reject: (e: Error) => void }[] = [];
+  #waiters: PromiseWithResolvers<RingConn | null>[] = [];
 
   /** @ignore Made by `ring.listen()`. */
   constructor(
@@ -73,10 +74,12 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
   /** Waits for one connection. Rejects with ConnectionClosedError when the
    * listener closes first. */
   async accept(options?: RequestOptions): Promise<RingConn> {
-    knownKeys("listener.accept", options, NET_REQUEST_OPTIONS);
+    const bad = requestOptionsError("listener.accept", options, NET_REQUEST_OPTIONS);
+    if (bad !== null) throw bad;
     if (this.#reqs.closed) throw this.#closedError();
     if (this.#queue.length > 0 || this.#multiUd >= 0) {
-      const c = await this.#next();
+      if (options?.signal?.aborted) throw options.signal.reason;
+      const c = await this.#next(options);
       if (c === null) throw this.#closedError();
       return c;
     }
@@ -150,16 +153,19 @@ export class RingListener implements Disposable, AsyncIterable<RingConn> {
       : new ConnectionClosedError("the listener is closed");
   }
 
-  #next(): Promise<RingConn | null> {
+  /** The next connection from the queue or the multishot accept; with
+   * `signal`/`timeout` only the wait ends (a connection accepted later goes
+   * to the next caller, or the queue). */
+  #next(options?: RequestOptions): Promise<RingConn | null> {
     if (this.#reqs.closed) return Promise.resolve(null);
     const item = this.#queue.shift();
     if (item !== undefined) {
       return item instanceof Error ? Promise.reject(item) : Promise.resolve(item);
     }
-    const { promise, resolve, reject } = Promise.withResolvers<RingConn | null>();
-    this.#waiters.push({ resolve, reject });
+    const w = Promise.withResolvers<RingConn | null>();
+    this.#waiters.push(w);
     this.#armMulti();
-    return promise;
+    return watchWait(w, this.#waiters, options, "accept");
   }
 
   #armMulti(): void {

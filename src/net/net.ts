@@ -20,6 +20,7 @@ import {
   netError,
   oneShot,
   type RequestOptions,
+  requestOptionsError,
   ringPtr,
   sym,
 } from "./host.ts";
@@ -151,7 +152,13 @@ const NEXT_ADDRESS = new Set([-111, -101, -113, -99, -97]); // ECONNREFUSED ENET
 /** `ring.connect()`: each address of the name in turn (as Deno.connect),
  * until one answers. */
 export async function connect(ring: Ring, options: ConnectOptions): Promise<RingConn> {
-  knownKeys("ring.connect", options, ["hostname", "port", "recvBuffers", ...NET_REQUEST_OPTIONS]);
+  const bad = requestOptionsError("ring.connect", options, [
+    "hostname",
+    "port",
+    "recvBuffers",
+    ...NET_REQUEST_OPTIONS,
+  ]);
+  if (bad !== null) throw bad;
   const port = portOf(options?.port);
   const host = options.hostname ?? "127.0.0.1";
   const group = groupOf(ring, options.recvBuffers);

@@ -1,0 +1,271 @@
+/**
+ * Defects found by the session's hostile review and independent test run
+ * (issue 16), each a regression test: recv() after a partial read(),
+ * accept() options while the multishot accept is armed, request options
+ * checked before anything reaches the kernel, zero-copy send after the
+ * ring closed, a terminated Worker's sockets, and `using` disposal with a
+ * connection left to the ring (default and fallback receive modes).
+ */
+import assert from "node:assert/strict";
+import { BuddyPool, HybridPool, Ring, RingClosedError } from "../mod.ts";
+import { readingPeer, seededRandom, within } from "./helpers.ts";
+
+const KiB = 1024;
+
+/** A Ring listener on a group of `size`-byte blocks, its one connection
+ * from a Deno client, and the client. */
+async function pair(ring: Ring, pool: HybridPool, size: number) {
+  const group = ring.provideBuffers(pool, { size, count: 16, perConnection: 16 });
+  const listener = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
+  const accepted = listener.accept();
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await accepted;
+  listener.close();
+  return { group, conn, client };
+}
+
+const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+
+Deno.test({
+  name: "recv() after a partial read() returns the rest of that block first",
+  sanitizeResources: false,
+  async fn() {
+    using ring = new Ring({ entries: 64 });
+    using pool = HybridPool.create({ classes: [{ size: 64 * KiB, count: 16 }], registrar: ring });
+    using small = BuddyPool.create({ arenaSize: 64 * KiB });
+    const { group, conn, client } = await pair(ring, pool, 64 * KiB);
+    const want = pattern(100_000);
+    await client.write(want);
+    await client.closeWrite();
+    const got: number[] = [];
+    const first = await within(conn.recv(), 5000, "recv");
+    assert.ok(first !== null);
+    got.push(...first.bytes);
+    first.release();
+    using dst = small.alloc(4096);
+    const n = await within(conn.read(dst), 5000, "read");
+    got.push(...dst.bytes.subarray(0, n));
+    for (;;) {
+      const b = await within(conn.recv({ timeout: 5000 }), 6000, "recv");
+      if (b === null) break;
+      got.push(...b.bytes);
+      b.release();
+    }
+    assert.equal(got.length, want.length);
+    assert.deepEqual(Uint8Array.from(got), want);
+    conn.close();
+    client.close();
+    group.close();
+  },
+});
+
+Deno.test({
+  name: "model: a seeded mix of recv() and small read() calls loses nothing, in order",
+  sanitizeResources: false,
+  async fn() {
+    const seed = Number(Deno.env.get("VELOQ_RECV_READ_SEED") ?? 16);
+    const rand = seededRandom(seed);
+    using ring = new Ring({ entries: 64 });
+    using pool = HybridPool.create({ classes: [{ size: 16 * KiB, count: 16 }], registrar: ring });
+    using small = BuddyPool.create({ arenaSize: 256 * KiB });
+    const { group, conn, client } = await pair(ring, pool, 16 * KiB);
+    const want = pattern(400_000);
+    const sent = (async () => {
+      for (let off = 0; off < want.length;) {
+        const n = Math.min(want.length - off, 1 + Math.floor(rand() * 20000));
+        await client.write(want.subarray(off, off + n));
+        off += n;
+      }
+      await client.closeWrite();
+    })();
+    const got = new Uint8Array(want.length + 1);
+    let have = 0;
+    for (let step = 0;; step++) {
+      if (rand() < 0.5) {
+        const b = await within(conn.recv(), 5000, `recv at step ${step}`);
+        if (b === null) break;
+        got.set(b.bytes, have);
+        have += b.length;
+        b.release();
+      } else {
+        using dst = small.alloc(1 + Math.floor(rand() * 8192));
+        const n = await within(conn.read(dst), 5000, `read at step ${step}`);
+        if (n === 0) break;
+        got.set(dst.bytes.subarray(0, n), have);
+        have += n;
+      }
+      assert.deepEqual(got.subarray(0, have), want.subarray(0, have), `seed ${seed} step ${step}`);
+    }
+    await sent;
+    assert.equal(have, want.length, `seed ${seed}`);
+    conn.close();
+    client.close();
+    group.close();
+  },
+});
+
+Deno.test({
+  name: "listener.accept({ timeout, signal }) ends while the multishot accept is armed",
+  sanitizeResources: false,
+  async fn() {
+    using ring = new Ring({ entries: 64 });
+    using l = ring.listen({ hostname: "127.0.0.1", port: 0 });
+    // After a for-await that took one connection and broke off ...
+    const c1 = await Deno.connect({ hostname: "127.0.0.1", port: l.addr.port });
+    for await (const c of l) {
+      c.close();
+      break;
+    }
+    await assert.rejects(within(l.accept({ timeout: 50 }), 3000, "accept"), {
+      name: "TimeoutError",
+    });
+    // ... and beside a loop that keeps the multishot accept armed.
+    const loop = (async () => {
+      for await (const c of l) c.close();
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    const ac = new AbortController();
+    const why = new Error("stop");
+    setTimeout(() => ac.abort(why), 50);
+    await assert.rejects(within(l.accept({ signal: ac.signal }), 3000, "accept"), (e) => e === why);
+    // An accept whose wait ended takes no connection from the others.
+    const c2 = await Deno.connect({ hostname: "127.0.0.1", port: l.addr.port });
+    l.close();
+    await within(loop, 3000, "loop");
+    c1.close();
+    c2.close();
+  },
+});
+
+Deno.test({
+  name:
+    "a signal that is no AbortSignal, or a bad timeout, rejects before the kernel sees anything",
+  sanitizeResources: false,
+  async fn() {
+    using ring = new Ring({ entries: 64 });
+    using pool = HybridPool.create({ classes: [{ size: 4 * KiB, count: 8 }], registrar: ring });
+    const p = readingPeer();
+    p.start();
+    using conn = await ring.connect({ hostname: "127.0.0.1", port: p.port });
+    using buf = pool.alloc(4 * KiB);
+    buf.bytes.fill(1);
+    const bad = [{ signal: {} as AbortSignal }, { timeout: "5" as unknown as number }, {
+      timeout: -1,
+    }, { timeout: 2 ** 40 }];
+    for (const options of bad) {
+      let r: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => r = conn.write(buf, options));
+      await assert.rejects(r!, (e) => e instanceof TypeError || e instanceof RangeError);
+      assert.doesNotThrow(() => r = conn.recv(options));
+      await assert.rejects(r!, (e) => e instanceof TypeError || e instanceof RangeError);
+      await assert.rejects(
+        conn.read(buf, options),
+        (e) => e instanceof TypeError || e instanceof RangeError,
+      );
+      await assert.rejects(
+        ring.connect({ hostname: "127.0.0.1", port: p.port, ...options }),
+        (e) => e instanceof TypeError || e instanceof RangeError,
+      );
+    }
+    // Nothing was sent by the refused writes: the peer reads only this.
+    assert.equal(await conn.write(buf, { length: 3 }), 3);
+    await conn.closeWrite();
+    assert.deepEqual(await within(p.got, 5000, "peer"), new Uint8Array(3).fill(1));
+  },
+});
+
+Deno.test({
+  name: "send({ zeroCopy: true }) on a connection whose ring closed rejects (no throw)",
+  sanitizeResources: false,
+  async fn() {
+    const ring = new Ring({ entries: 64 });
+    const pool = BuddyPool.create({ arenaSize: 64 * KiB });
+    const p = readingPeer();
+    p.start();
+    const conn = await ring.connect({ hostname: "127.0.0.1", port: p.port });
+    ring.close();
+    const buf = pool.alloc(4096);
+    let r: Promise<number> | undefined;
+    assert.doesNotThrow(() => r = conn.send(buf, { zeroCopy: true }));
+    await assert.rejects(r!, RingClosedError);
+    buf.release();
+    pool.close();
+    await within(p.got, 5000, "peer");
+  },
+});
+
+Deno.test({
+  name: "a terminated Worker's sockets are closed: its peer sees EOF, its port is free",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = new Worker(new URL("./fixtures/net_sockets_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const msgs: unknown[] = [];
+    const next = () =>
+      new Promise<unknown>((resolve) => {
+        if (msgs.length > 0) return resolve(msgs.shift());
+        w.onmessage = (e) => resolve(e.data);
+      });
+    const { port } = await within(next(), 10000, "worker port") as { port: number };
+    const peer = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(await within(next(), 10000, "accepted"), "accepted");
+    w.terminate();
+    assert.equal(await within(peer.read(new Uint8Array(8)), 5000, "peer read"), null);
+    peer.close();
+    // The listener went with it (the exit hook runs once the thread ends).
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port }).close();
+        break;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  },
+});
+
+/** The README's `using` order with one connection left open for the ring
+ * to close, its received blocks never taken; prints "clean" or the error. */
+const USING_ORDER = `
+import { HybridPool, Ring } from "${new URL("../mod.ts", import.meta.url).href}";
+try {
+  using ring = new Ring({ entries: 64 });
+  using pool = HybridPool.create({ classes: [{ size: 16384, count: 32 }], registrar: ring });
+  using group = ring.provideBuffers(pool, { size: 16384, count: 32 });
+  using listener = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
+  const accepted = listener.accept();
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await accepted;
+  await peer.write(new Uint8Array(40000));
+  const first = await conn.recv(); // a receive stays armed; more blocks queue up
+  first?.release();
+  await new Promise((r) => setTimeout(r, 50));
+  console.log("clean");
+  peer.close();
+} catch (e) {
+  console.log(String(e));
+}
+`;
+
+for (const disable of ["", "multishotRecv,pbufRing,sendZc,multishotAccept"]) {
+  Deno.test({
+    name: `using order (ring, pool, group, listener) with a connection left open disposes clean${
+      disable ? " (fallback receive mode)" : ""
+    }`,
+    async fn() {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", USING_ORDER],
+        env: disable ? { VELOQ_NET_DISABLE: disable } : {},
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      assert.equal(text, "clean", new TextDecoder().decode(out.stderr));
+      assert.ok(out.success);
+    },
+  });
+}
