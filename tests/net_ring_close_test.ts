@@ -78,7 +78,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ring.close() with sockets open leaves no fd behind (50 rounds)",
+  name: "ring.close() with sockets open leaves no fd behind (100 rounds)",
   sanitizeResources: false,
   async fn() {
     const round = async () => {
@@ -95,7 +95,11 @@ Deno.test({
     };
     await round(); // warm up (lazily made state)
     const before = await openFds();
-    for (let i = 0; i < 50; i++) await round();
-    assert.equal(await openFds(), before);
+    for (let i = 0; i < 100; i++) await round();
+    // A leak is one fd or more per round (each has three sockets); a few
+    // more or less are the process's own (another test's Worker ending,
+    // Deno's child-process pipes), not ours.
+    const grown = (await openFds()) - before;
+    assert.ok(grown < 10, `${grown} more fds after 100 rounds`);
   },
 });
