@@ -105,6 +105,67 @@ Deno.test({
 });
 
 Deno.test({
+  name: "model: recv() and read() calls issued together (not awaited) deliver in call order",
+  sanitizeResources: false,
+  async fn() {
+    const seed = Number(Deno.env.get("VELOQ_RECV_READ_SEED") ?? 17);
+    const rand = seededRandom(seed);
+    using ring = new Ring({ entries: 64 });
+    using pool = HybridPool.create({ classes: [{ size: 16 * KiB, count: 16 }], registrar: ring });
+    using small = BuddyPool.create({ arenaSize: 1024 * KiB });
+    const { group, conn, client } = await pair(ring, pool, 16 * KiB);
+    const want = pattern(400_000);
+    const sent = (async () => {
+      for (let off = 0; off < want.length;) {
+        const n = Math.min(want.length - off, 1 + Math.floor(rand() * 20000));
+        await client.write(want.subarray(off, off + n));
+        off += n;
+      }
+      await client.closeWrite();
+    })();
+    const got = new Uint8Array(want.length + 1);
+    let have = 0, ended = false;
+    for (let step = 0; !ended; step++) {
+      // 1-4 calls at once, each its own promise, results taken in call order.
+      const calls = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => {
+        if (rand() < 0.5) return { buf: null, p: conn.recv() };
+        const buf = small.alloc(1 + Math.floor(rand() * 8192));
+        return { buf, p: conn.read(buf) };
+      });
+      for (const c of calls) {
+        const r = await within(c.p as Promise<unknown>, 5000, `step ${step}`);
+        if (c.buf === null) {
+          const b = r as { bytes: Uint8Array; length: number; release(): void } | null;
+          if (b === null) ended = true;
+          else {
+            assert.ok(!ended, "data after end of stream");
+            got.set(b.bytes, have);
+            have += b.length;
+            b.release();
+          }
+        } else {
+          const n = r as number;
+          if (n === 0) ended = true;
+          else {
+            assert.ok(!ended, "data after end of stream");
+            got.set(c.buf.bytes.subarray(0, n), have);
+            have += n;
+          }
+          c.buf.release();
+        }
+      }
+      assert.deepEqual(got.subarray(0, have), want.subarray(0, have), `seed ${seed} step ${step}`);
+    }
+    await sent;
+    assert.equal(have, want.length, `seed ${seed}`);
+    conn.close();
+    client.close();
+    group.close();
+    assert.equal(group.stats().heldByJs, 0);
+  },
+});
+
+Deno.test({
   name: "listener.accept({ timeout, signal }) ends while the multishot accept is armed",
   sanitizeResources: false,
   async fn() {

@@ -44,6 +44,9 @@ function sendLength(length: number | undefined, size: number): number {
   return len;
 }
 
+/** A recv() or recv-mode read() waiting for data (read: `dst` set). */
+type Waiter = PromiseWithResolvers<FixedBuf | null | number> & { dst?: Uint8Array };
+
 /** Address of a socket, like Deno.NetAddr. */
 export interface RingAddr {
   /** Always "tcp". */
@@ -113,9 +116,10 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
   #ended = false;
   #queue: Item[] = [];
   #head = 0;
-  #waiters: PromiseWithResolvers<FixedBuf | null>[] = [];
+  /** recv() waits for a buffer; read() in recv mode waits with `dst`, the
+   * bytes to copy into (resolving to how many were copied). */
+  #waiters: Waiter[] = [];
   #held = 0;
-  #partial: { buf: FixedBuf; off: number } | null = null;
   /** Zero-copy sends whose promise has not settled (rejected by close()). */
   readonly #zcPending = new Set<() => void>();
   // send order: a write/send/closeWrite in flight, and the ones waiting
@@ -270,19 +274,13 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     } catch (e) {
       return Promise.reject(e);
     }
-    // What read() left of a block comes first (it precedes the queue).
-    const partial = this.#partial;
-    if (partial !== null) {
-      this.#partial = null;
-      partial.buf[kConsumed](partial.off);
-      return Promise.resolve(partial.buf);
-    }
+    // (What a read() left of a block is the head of the queue, shortened.)
     if (this.#head < this.#queue.length) return this.#take();
     if (this.#ended) return Promise.resolve(null);
-    const w = Promise.withResolvers<FixedBuf | null>();
+    const w: Waiter = Promise.withResolvers<FixedBuf | null | number>();
     this.#waiters.push(w);
     this.#arm();
-    return watchWait(w, this.#waiters, options, "recv");
+    return watchWait(w, this.#waiters, options, "recv") as Promise<FixedBuf | null>;
   }
 
   /** `for await (const buf of conn)`: received buffers until end of stream,
@@ -753,8 +751,6 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     }
     this.#queue = [];
     this.#head = 0;
-    this.#partial?.buf.release();
-    this.#partial = null;
   }
 
   #push(item: Item): void {
@@ -762,21 +758,44 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
       if (item !== null && !(item instanceof Error)) item.release();
       return;
     }
-    if (item instanceof Error || item === null) this.#ended = true;
-    const w = this.#waiters.shift();
-    if (w === undefined) {
-      this.#queue.push(item);
+    if (item instanceof Error || item === null) {
+      this.#ended = true;
+      if (this.#waiters.length === 0) {
+        this.#queue.push(item);
+        return;
+      }
+      // Whoever waits gets end of stream / the error.
+      for (const w of this.#waiters.splice(0)) {
+        if (item instanceof Error) w.reject(item);
+        else w.resolve(w.dst !== undefined ? 0 : null);
+      }
       return;
     }
-    if (item instanceof Error) w.reject(item);
-    else w.resolve(item);
-    // Whoever waits next will get end of stream / the error too.
-    if (item === null || item instanceof Error) {
-      for (const x of this.#waiters.splice(0)) {
-        if (item === null) x.resolve(null);
-        else x.reject(item);
-      }
+    // Waiters in call order: a recv() takes the buffer; a read() copies
+    // what fits, and the rest goes on to the next waiter (or the queue).
+    for (let w = this.#waiters.shift(); w !== undefined; w = this.#waiters.shift()) {
+      if (w.dst === undefined) return w.resolve(item);
+      const len = item.length;
+      const n = this.#copyOut(item, w.dst);
+      w.resolve(n === -1 ? len : n);
+      if (n === -1) return; // all of it was read (the block went back)
     }
+    this.#queue.push(item);
+  }
+
+  /** Copies the start of `item` into `dst` for a read(): returns -1 when
+   * it took all of it (the buffer is released), else the bytes copied (the
+   * buffer keeps the rest, moved to its front). */
+  #copyOut(item: FixedBuf, dst: Uint8Array): number {
+    const src = item.bytes;
+    const n = Math.min(dst.length, src.length);
+    dst.set(n === src.length ? src : src.subarray(0, n));
+    if (n === src.length) {
+      item.release();
+      return -1;
+    }
+    item[kConsumed](n);
+    return n;
   }
 
   #take(): Promise<FixedBuf | null> {
@@ -786,6 +805,12 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
       return item === null ? Promise.resolve(null) : Promise.reject(item);
     }
     this.#queue[this.#head++] = null as unknown as FixedBuf;
+    this.#compact();
+    return Promise.resolve(item);
+  }
+
+  /** After the head was taken: drops the consumed part of the queue. */
+  #compact(): void {
     if (this.#head === this.#queue.length) {
       this.#queue = [];
       this.#head = 0;
@@ -793,28 +818,32 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }
-    return Promise.resolve(item);
   }
 
-  async #readFromRecv(buf: FixedBuf, options?: RequestOptions): Promise<number> {
+  /** read() once recv() was used: copies from the head of the queue (the
+   * rest of a block stays at the head, shortened), or waits in line with
+   * the recv() calls; `buf` stays busy while it waits. */
+  #readFromRecv(buf: FixedBuf, options?: RequestOptions): Promise<number> {
     const dst = buf.bytes;
-    let p = this.#partial;
-    if (p === null) {
-      const got = await this.recv(options);
-      if (got === null) return 0;
-      p = { buf: got, off: 0 };
+    if (this.#head < this.#queue.length) {
+      const item = this.#queue[this.#head];
+      if (item === null) return Promise.resolve(0);
+      if (item instanceof Error) return Promise.reject(item);
+      const len = item.length;
+      const n = this.#copyOut(item, dst);
+      if (n !== -1) return Promise.resolve(n);
+      this.#queue[this.#head++] = null as unknown as FixedBuf;
+      this.#compact();
+      return Promise.resolve(len);
     }
-    const src = p.buf.bytes;
-    const n = Math.min(dst.length, src.length - p.off);
-    dst.set(src.subarray(p.off, p.off + n));
-    p.off += n;
-    if (p.off === src.length) {
-      p.buf.release();
-      this.#partial = null;
-    } else {
-      this.#partial = p;
-    }
-    return n;
+    if (this.#ended) return Promise.resolve(0);
+    const w: Waiter = Promise.withResolvers<FixedBuf | null | number>();
+    w.dst = dst;
+    buf[kBusy](1);
+    this.#waiters.push(w);
+    this.#arm();
+    const done = () => buf[kBusy](-1);
+    return (watchWait(w, this.#waiters, options, "read") as Promise<number>).finally(done);
   }
 
   // --- lifetime -------------------------------------------------------------
