@@ -150,6 +150,17 @@ static void neutralize_queued(vb_ring *r) {
     }
 }
 
+void vb_ring_close_queued_at_exit(vb_ring *r) {
+    struct io_uring_sq *sq = &r->uring.sq;
+    for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
+        struct io_uring_sqe *sqe = &sq->sqes[i & *sq->kring_mask];
+        if (sqe->opcode != IORING_OP_CLOSE || (sqe->flags & IOSQE_FIXED_FILE) || sqe->fd < 0) continue;
+        close(sqe->fd);
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, UD_WAKE);
+    }
+}
+
 int32_t vb_ring_destroy(vb_ring *r) {
     if (!r) return VB_EINVAL;
     /* First out of the waiter's list: its helper reads this ring's CQ

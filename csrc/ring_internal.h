@@ -45,5 +45,10 @@ struct io_uring_sqe *vb_ring_sqe(struct vb_ring *r);
 
 /* Unlinks a ring from its waiter (ring.c's destroy). */
 void vb_waiter_unlink(struct vb_ring *r);
+/* The thread is ending (its JavaScript is gone): closes the fd of every
+ * queued, never submitted CLOSE, which the shutdown would otherwise turn
+ * into a NOP (the socket would stay open). Only then: with the binding
+ * alive, such a close is settled as never run and closed by the binding. */
+void vb_ring_close_queued_at_exit(struct vb_ring *r);
 
 #endif /* VB_RING_INTERNAL_H */

@@ -301,6 +301,14 @@ int32_t vb_waiter_shutdown(vb_waiter *w) {
 
 int32_t vb_thread_shutdown(void) {
     int32_t rc = 0;
+    /* The thread is ending: close requests queued and never submitted
+     * still happen (ring.c). Concurrency: the SQ is this thread's alone (a
+     * parked helper never touches it); the lock guards the ring list. */
+    for (vb_waiter *w = thread_waiters; w; w = w->next_of_thread) {
+        pthread_mutex_lock(&w->lock);
+        for (vb_ring *r = w->rings; r; r = r->next_in_waiter) vb_ring_close_queued_at_exit(r);
+        pthread_mutex_unlock(&w->lock);
+    }
     while (thread_waiters) { /* each shutdown unlinks its waiter */
         int32_t one = vb_waiter_shutdown(thread_waiters);
         if (one < 0) rc = one;

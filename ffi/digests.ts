@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "ee598267474fe5d89b9c058d05da939ee494fa6f9b1a7b2b051d3470f2a61947",
-  "aarch64-linux": "b5967ab8b976c513f1e1ea9c2e591d87cb4eb34ab9dd2c4a7f1f574e4eb2ed70",
+  "x86_64-linux": "57530c6cd4c8e9e1a3eb900c7aaa46a02777caad13f35336eeea3ca238d5eba7",
+  "aarch64-linux": "57bfcd5f637bc2035107a9ea49b4da62feab4f371a81240a32db082f133e671f",
 };

@@ -276,16 +276,39 @@ Deno.test({
     assert.equal(await within(peer.read(new Uint8Array(8)), 5000, "peer read"), null);
     peer.close();
     // The listener went with it (the exit hook runs once the thread ends).
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        Deno.listen({ hostname: "127.0.0.1", port }).close();
-        break;
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    await waitPortFree(port);
+  },
+});
+
+/** Binds `port` until it is free (the exit hook runs once the thread
+ * ends), or throws AddrInUse after 5 s. */
+async function waitPortFree(port: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 20));
     }
+  }
+}
+
+Deno.test({
+  name: "a Worker that closes its listeners and ends in the same tick leaves no port bound",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = new Worker(new URL("./fixtures/net_close_queued_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const next = () => new Promise<unknown>((resolve) => w.onmessage = (e) => resolve(e.data));
+    assert.equal(await within(next(), 10000, "ready"), "ready");
+    const reply = next();
+    w.postMessage("close");
+    const { ports } = await within(reply, 10000, "ports") as { ports: number[] };
+    for (const port of ports) await waitPortFree(port);
   },
 });
 
