@@ -183,6 +183,10 @@ int32_t vb_net_prep_accept(vb_ring *r, int32_t fd, uint32_t multishot, uint32_t 
     if (multishot) io_uring_prep_multishot_accept(sqe, fd, 0, 0, SOCK_CLOEXEC);
     else io_uring_prep_accept(sqe, fd, 0, 0, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, ud);
+    /* So that a connection accepted while the thread ends is closed, not
+     * leaked (ring.c reaped_accept). Best effort: without memory for the
+     * note the accept still runs. */
+    vb_ring_note_accept(r, ud);
     return 0;
 }
 

@@ -150,7 +150,31 @@ static void neutralize_queued(vb_ring *r) {
     }
 }
 
+int32_t vb_ring_note_accept(vb_ring *r, uint32_t ud) {
+    if (r->naccepts == r->cap_accepts) {
+        uint32_t cap = r->cap_accepts ? 2 * r->cap_accepts : 4;
+        uint32_t *a = realloc(r->accepts, cap * sizeof *a);
+        if (!a) return VB_ENOMEM;
+        r->accepts = a;
+        r->cap_accepts = cap;
+    }
+    r->accepts[r->naccepts++] = ud;
+    return 0;
+}
+
+/* A CQE of an accept (its user data noted): forgets it at its last CQE;
+ * at thread exit closes the fd it brought. */
+static void reaped_accept(vb_ring *r, uint64_t ud, const struct io_uring_cqe *cqe) {
+    for (uint32_t i = 0; i < r->naccepts; i++) {
+        if (r->accepts[i] != ud) continue;
+        if (r->exiting && cqe->res >= 0) close(cqe->res);
+        if (!(cqe->flags & IORING_CQE_F_MORE)) r->accepts[i] = r->accepts[--r->naccepts];
+        return;
+    }
+}
+
 void vb_ring_close_queued_at_exit(vb_ring *r) {
+    r->exiting = 1;
     struct io_uring_sq *sq = &r->uring.sq;
     for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
         struct io_uring_sqe *sqe = &sq->sqes[i & *sq->kring_mask];
@@ -189,6 +213,7 @@ int32_t vb_ring_destroy(vb_ring *r) {
     vb_uring_table_fini(&r->table);
     io_uring_queue_exit(&r->uring); /* also drops the registered buffers */
     free(r->completions);
+    free(r->accepts);
     free(r);
     return 0;
 }
@@ -301,6 +326,7 @@ int32_t vb_ring_reap(vb_ring *r, uint32_t wait_ms) {
         if (!(cqe->flags & IORING_CQE_F_MORE)) r->finals++;
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         if (ud >= VB_RING_INTERNAL_DATA) continue;
+        if (r->naccepts) reaped_accept(r, ud, cqe);
         r->completions[3 * n] = (int32_t)ud;
         r->completions[3 * n + 1] = cqe->res;
         r->completions[3 * n + 2] = (int32_t)cqe->flags;

@@ -36,7 +36,17 @@ struct vb_ring {
     uint32_t setup_flags; /* what io_uring_setup took */
     uint32_t auto_submits; /* io_uring_submit calls made by vb_ring_sqe (SQ full) */
     struct vb_ring *next_in_waiter;
+    /* Accepts in the kernel (their user data; net.c records, vb_ring_reap
+     * forgets at the last CQE), and whether the thread is ending: then an
+     * accepted fd reaped is closed in C, since no JavaScript will adopt it.
+     * Both touched by the owning thread only. */
+    uint32_t *accepts;
+    uint32_t naccepts, cap_accepts;
+    int exiting;
 };
+
+/* An accept with user data `ud` was queued (net.c). 0 or VB_ENOMEM. */
+int32_t vb_ring_note_accept(struct vb_ring *r, uint32_t ud);
 
 /* An SQE for an op file to prepare (set its user_data: a request's slot, or
  * VB_RING_UD_IGNORE).  Submits what is queued when the SQ is full, so a
@@ -47,8 +57,10 @@ struct io_uring_sqe *vb_ring_sqe(struct vb_ring *r);
 void vb_waiter_unlink(struct vb_ring *r);
 /* The thread is ending (its JavaScript is gone): closes the fd of every
  * queued, never submitted CLOSE, which the shutdown would otherwise turn
- * into a NOP (the socket would stay open). Only then: with the binding
- * alive, such a close is settled as never run and closed by the binding. */
+ * into a NOP (the socket would stay open), and from now on closes what an
+ * accept reaped returns. Only then: with the binding alive, such a close
+ * is settled as never run and closed by the binding, and it adopts
+ * accepted fds itself. */
 void vb_ring_close_queued_at_exit(struct vb_ring *r);
 
 #endif /* VB_RING_INTERNAL_H */

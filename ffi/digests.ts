@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "57530c6cd4c8e9e1a3eb900c7aaa46a02777caad13f35336eeea3ca238d5eba7",
-  "aarch64-linux": "57bfcd5f637bc2035107a9ea49b4da62feab4f371a81240a32db082f133e671f",
+  "x86_64-linux": "ffe76edc9c167d6142913f730ac3609f8a0e1abb003cde24a5266c69fab819a7",
+  "aarch64-linux": "6aa4d66a8bbd5c59a9e2fc382074a10606a894b71f996f09f513c262d5873164",
 };

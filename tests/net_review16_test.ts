@@ -312,6 +312,33 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a connection accepted while a Worker ends (its completion unseen) is closed: EOF",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = new Worker(new URL("./fixtures/net_accept_at_exit_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const { port } = await within(
+      new Promise<{ port: number }>((resolve) => w.onmessage = (e) => resolve(e.data)),
+      10000,
+      "worker port",
+    );
+    w.postMessage("spin");
+    await new Promise((r) => setTimeout(r, 100)); // the Worker's thread is busy now
+    const peer = await Deno.connect({ hostname: "127.0.0.1", port });
+    const end = await within(
+      peer.read(new Uint8Array(8)).then((n) => n, (e) => (e as Error).name),
+      5000,
+      "peer read",
+    );
+    assert.ok(end === null || end === "ConnectionReset", `peer read ${end}`);
+    peer.close();
+    await waitPortFree(port);
+  },
+});
+
 /** The README's `using` order with one connection left open for the ring
  * to close, its received blocks never taken; prints "clean" or the error. */
 const USING_ORDER = `

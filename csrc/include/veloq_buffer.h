@@ -536,7 +536,10 @@ VB_API uint32_t vb_waiter_rings(vb_waiter *waiter);
  * waiter.  When it is the calling thread's waiter, that thread gets a new
  * one on its next vb_thread_waiter. */
 VB_API int32_t vb_waiter_shutdown(vb_waiter *waiter);
-/* vb_waiter_shutdown of every waiter the calling thread made. */
+/* vb_waiter_shutdown of every waiter the calling thread made, for the
+ * thread's end (its exit hook): its rings' queued, never submitted socket
+ * closes still run, and connections their accepts bring meanwhile are
+ * closed (no JavaScript is left to adopt them). */
 VB_API int32_t vb_thread_shutdown(void);
 /* /proc/sys/kernel/io_uring_disabled (0, 1 or 2), or -1 when unreadable. */
 VB_API int32_t vb_io_uring_disabled(void);
