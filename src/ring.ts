@@ -676,13 +676,15 @@ export class Ring implements Disposable {
 
   /** @ignore Internal: submits what is queued and settles what completed,
    * synchronously (a buffer group in pool mode closing: a cancelled recv
-   * completes inside the submit, and its block can go back at once). A
-   * no-op inside a drain (the batch array is in use) or while corked. */
-  [kSettleNow](): void {
+   * completes inside the submit, and its block can go back at once; with
+   * `waitMs`, waits that long for a first completion: an SQPOLL ring's
+   * kernel thread takes the cancel later). A no-op inside a drain (the
+   * batch array is in use) or while corked. */
+  [kSettleNow](waitMs = 0): void {
     const ptr = this.#ptr;
     if (ptr === null || this.#cork > 0 || this.#batchEnd > 0) return;
     this.#submit(ptr);
-    this.#drain(ptr);
+    this.#drain(ptr, waitMs);
   }
 
   /** @ignore Internal: the native ring, for registration. */
@@ -1050,12 +1052,13 @@ export class Ring implements Disposable {
     return this.#needsWait();
   }
 
-  /** Settles every ready completion; returns how many. */
-  #drain(ptr: Deno.PointerObject): number {
+  /** Settles every ready completion (waiting up to `waitMs` for the first
+   * when none is there); returns how many. */
+  #drain(ptr: Deno.PointerObject, waitMs = 0): number {
     const cqes = this.#cqes;
     let total = 0;
-    for (;;) {
-      const n = this.#sym.vb_ring_reap(ptr, 0);
+    for (let wait = waitMs;; wait = 0) {
+      const n = Math.max(0, this.#sym.vb_ring_reap(ptr, wait)); // -ETIME: none came
       this.#batchEnd = 3 * n;
       for (let i = 0; i < 3 * n; i += 3) {
         this.#batchPos = i + 3; // what close() must settle if a handler calls it

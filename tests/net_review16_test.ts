@@ -344,7 +344,7 @@ Deno.test({
 const USING_ORDER = `
 import { HybridPool, Ring } from "${new URL("../mod.ts", import.meta.url).href}";
 try {
-  using ring = new Ring({ entries: 64 });
+  using ring = new Ring({ entries: 64, ...JSON.parse(Deno.env.get("RING_OPTIONS") ?? "{}") });
   using pool = HybridPool.create({ classes: [{ size: 16384, count: 32 }], registrar: ring });
   using group = ring.provideBuffers(pool, { size: 16384, count: 32 });
   using listener = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
@@ -362,15 +362,20 @@ try {
 }
 `;
 
-for (const disable of ["", "multishotRecv,pbufRing,sendZc,multishotAccept"]) {
+const FALLBACK = "multishotRecv,pbufRing,sendZc,multishotAccept";
+for (
+  const [disable, ringOptions] of [["", "{}"], [FALLBACK, "{}"], [FALLBACK, '{"sqpoll":true}']]
+) {
   Deno.test({
     name: `using order (ring, pool, group, listener) with a connection left open disposes clean${
       disable ? " (fallback receive mode)" : ""
-    }`,
+    }${ringOptions !== "{}" ? ` ${ringOptions}` : ""}`,
     async fn() {
+      const env: Record<string, string> = { RING_OPTIONS: ringOptions };
+      if (disable) env.VELOQ_NET_DISABLE = disable;
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["eval", "--ext=ts", USING_ORDER],
-        env: disable ? { VELOQ_NET_DISABLE: disable } : {},
+        env,
         stdout: "piped",
         stderr: "piped",
       }).output();

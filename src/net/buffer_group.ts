@@ -239,6 +239,13 @@ export class BufferGroup implements Disposable {
     // settle them now and the blocks go back before close() returns
     // (`using` disposes the pool right after the group).
     if (this.mode === "pool" && this.#armed > 0) this.#ring[kSettleNow]();
+    // Not done inside the submit (an SQPOLL ring's kernel thread runs the
+    // cancels a little later): wait for them, a bounded 50 ms (after that
+    // the blocks go back when their receives end).
+    const deadline = performance.now() + 50;
+    while (
+      this.mode === "pool" && this.#armed > 0 && !this.#ring.closed && performance.now() < deadline
+    ) this.#ring[kSettleNow](5);
     this.#maybeDestroy();
   }
 
