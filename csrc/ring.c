@@ -162,12 +162,18 @@ int32_t vb_ring_note_accept(vb_ring *r, uint32_t ud) {
     return 0;
 }
 
-/* A CQE of an accept (its user data noted): forgets it at its last CQE;
- * at thread exit closes the fd it brought. */
+/* A CQE of an accept (its user data noted): forgets it at its last CQE.
+ * The fd it brought becomes the thread's at once (vb_thread_own_fd), not
+ * only once JavaScript wraps it a microtask later, which a Worker ending
+ * (self.close() drops queued microtasks) may never run; at thread exit it
+ * is closed here. */
 static void reaped_accept(vb_ring *r, uint64_t ud, const struct io_uring_cqe *cqe) {
     for (uint32_t i = 0; i < r->naccepts; i++) {
         if (r->accepts[i] != ud) continue;
-        if (r->exiting && cqe->res >= 0) close(cqe->res);
+        if (cqe->res >= 0) {
+            if (r->exiting) close(cqe->res);
+            else vb_thread_own_fd(cqe->res);
+        }
         if (!(cqe->flags & IORING_CQE_F_MORE)) r->accepts[i] = r->accepts[--r->naccepts];
         return;
     }

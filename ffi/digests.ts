@@ -12,6 +12,6 @@ export const LIB_VERSION = "0.1.0";
 
 /** SHA-256 (hex) of lib/libveloq_buffer-<platform>.so. */
 export const LIB_DIGESTS: Partial<Record<Platform, string>> = {
-  "x86_64-linux": "ffe76edc9c167d6142913f730ac3609f8a0e1abb003cde24a5266c69fab819a7",
-  "aarch64-linux": "6aa4d66a8bbd5c59a9e2fc382074a10606a894b71f996f09f513c262d5873164",
+  "x86_64-linux": "d76ce8f8cd3ec46f1be781b8e0ecdb8d50f0511461141d0495a3da384d9df986",
+  "aarch64-linux": "8f6ba6d22577422984d008c7ac2bc19d38e27a3342482bb6067a59ad4aabf01b",
 };

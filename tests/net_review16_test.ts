@@ -339,6 +339,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a connection accepted in the drain that ends a Worker (never wrapped) is closed: EOF",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = new Worker(new URL("./fixtures/net_accept_reaped_exit_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const msgs: unknown[] = [];
+    let wake: (() => void) | null = null;
+    w.onmessage = (e) => {
+      msgs.push(e.data);
+      wake?.();
+    };
+    const next = async () => {
+      while (msgs.length === 0) await new Promise<void>((r) => wake = r);
+      return msgs.shift();
+    };
+    const ports = await within(next(), 10000, "ports") as { a: number; l: number };
+    w.postMessage("accept-a");
+    const peerA = await Deno.connect({ hostname: "127.0.0.1", port: ports.a });
+    assert.equal(await within(next(), 10000, "armed"), "armed");
+    w.postMessage("spin");
+    await new Promise((r) => setTimeout(r, 100));
+    await peerA.write(new Uint8Array([1, 2, 3])); // the recv completes first
+    await new Promise((r) => setTimeout(r, 20));
+    const peerL = await Deno.connect({ hostname: "127.0.0.1", port: ports.l }); // then the accept
+    const end = await within(
+      peerL.read(new Uint8Array(8)).then((n) => n, (e) => (e as Error).name),
+      5000,
+      "peer of the accepted connection",
+    );
+    assert.ok(end === null || end === "ConnectionReset", `peer read ${end}`);
+    peerA.close();
+    peerL.close();
+  },
+});
+
 /** The README's `using` order with one connection left open for the ring
  * to close, its received blocks never taken; prints "clean" or the error. */
 const USING_ORDER = `

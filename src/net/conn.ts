@@ -164,7 +164,8 @@ export class RingConn implements Disposable, AsyncIterable<FixedBuf> {
     this.#reqs = new SocketRequests(ring, fd, "connection", () => this.#armedUd >= 0);
     ownSocket(ring, this); // ring.close() closes it
     // And the thread's end (a terminated Worker) closes its fd if still
-    // open: accepted fds are recorded here (made ones by C already).
+    // open: C records made fds, and accepted ones as their completion is
+    // reaped; recorded again here in case that note found no memory.
     sym().vb_thread_own_fd(fd);
   }
 
