@@ -401,6 +401,55 @@ try {
 `;
 
 const FALLBACK = "multishotRecv,pbufRing,sendZc,multishotAccept";
+
+/** Fallback mode on a 4-entry SQPOLL ring: more receives armed than the SQ
+ * holds, the group closed inside a for-await body, the pool right after
+ * (review 16c #2: cancels that found the SQ full waited for a timer). */
+const MANY_ARMED = `
+import { HybridPool, Ring } from "${new URL("../mod.ts", import.meta.url).href}";
+const ring = new Ring({ entries: 4, sqpoll: true });
+const pool = HybridPool.create({ classes: [{ size: 16384, count: 64 }], registrar: ring });
+const group = ring.provideBuffers(pool, { size: 16384, count: 64 });
+const listener = ring.listen({ hostname: "127.0.0.1", port: 0, recvBuffers: group });
+const peers = [], conns = [];
+for (let i = 0; i < 12; i++) {
+  const acc = listener.accept();
+  peers.push(await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+  conns.push(await acc);
+}
+for (let i = 1; i < conns.length; i++) conns[i].recv().then((b) => b?.release(), () => {});
+await peers[0].write(new Uint8Array(100));
+let out = "no iteration";
+for await (const b of conns[0]) {
+  b.release();
+  try {
+    group.close();
+    pool.close();
+    out = "clean";
+  } catch (e) {
+    out = String(e);
+  }
+  break;
+}
+console.log(out);
+for (const p of peers) p.close();
+ring.close();
+`;
+
+Deno.test({
+  name:
+    "fallback mode, sqpoll, more receives armed than SQ entries: group.close() then pool.close()",
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", MANY_ARMED],
+      env: { VELOQ_NET_DISABLE: FALLBACK },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert.equal(text, "clean", new TextDecoder().decode(out.stderr));
+  },
+});
 for (
   const [disable, ringOptions] of [["", "{}"], [FALLBACK, "{}"], [FALLBACK, '{"sqpoll":true}']]
 ) {

@@ -34,7 +34,7 @@ import {
 } from "../fixed_buf.ts";
 import type { BufPool } from "../pool.ts";
 import { kSettleNow, type Ring } from "../ring.ts";
-import { features, knownKeys, netError, ringPtr, sym } from "./host.ts";
+import { features, knownKeys, netError, retryCancels, ringPtr, sym } from "./host.ts";
 
 /** Options of `ring.provideBuffers(pool, options)`. */
 export interface ProvideBuffersOptions {
@@ -245,7 +245,10 @@ export class BufferGroup implements Disposable {
     const deadline = performance.now() + 50;
     while (
       this.mode === "pool" && this.#armed > 0 && !this.#ring.closed && performance.now() < deadline
-    ) this.#ring[kSettleNow](5);
+    ) {
+      retryCancels(this.#ring); // the ones that found the SQ full
+      this.#ring[kSettleNow](5);
+    }
     this.#maybeDestroy();
   }
 

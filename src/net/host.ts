@@ -65,15 +65,39 @@ export function request(
 /** Cancels the request with user data `ud` (its CQE still arrives; the
  * cancel's own is consumed in C). */
 export function cancel(ring: Ring, ud: number): void {
-  if (ring.closed) return;
+  if (ring.closed || queueCancel(ring, ud)) return;
+  // No room yet (an SQPOLL ring's kernel thread has not taken the SQ):
+  // try again shortly, or sooner from retryCancels(). A cancel is never
+  // dropped (a close waits for it).
+  let set = deferredCancels.get(ring);
+  if (set === undefined) deferredCancels.set(ring, set = new Set());
+  if (set.size === 0) setTimeout(() => retryCancels(ring), 1);
+  set.add(ud);
+}
+
+/** Cancels that found the SQ full, per ring, waiting for a retry. */
+const deferredCancels = new WeakMap<Ring, Set<number>>();
+
+/** Queues the cancel of `ud`; false when the SQ has no room even after a
+ * submit (a full SQ refuses the SQE with -EBUSY). */
+function queueCancel(ring: Ring, ud: number): boolean {
   const prep = (p: Deno.PointerObject, u: number) => sym().vb_op_cancel(p, ud, u);
-  // A full SQ refuses the SQE (-EBUSY): submit what is queued (frees the
-  // SQ) and try again; if the kernel has no room yet, try again shortly. A
-  // cancel is never dropped (a close waits for it).
-  if (ring[kInternal](prep) >= 0) return;
+  if (ring[kInternal](prep) >= 0) return true;
   ring.submit();
-  if (ring[kInternal](prep) >= 0) return;
-  setTimeout(() => cancel(ring, ud), 1);
+  return ring[kInternal](prep) >= 0;
+}
+
+/** Queues the cancels that found the SQ full (their timer, or a caller
+ * that waits synchronously for them: BufferGroup.close()). */
+export function retryCancels(ring: Ring): void {
+  const set = deferredCancels.get(ring);
+  if (set === undefined || set.size === 0) return;
+  for (const ud of [...set]) {
+    if (ring.closed) return set.clear();
+    if (!queueCancel(ring, ud)) break;
+    set.delete(ud);
+  }
+  if (set.size > 0) setTimeout(() => retryCancels(ring), 1);
 }
 
 /** Who owns a request (a connection or listener): told when it starts
