@@ -179,7 +179,7 @@ static void reaped_accept(vb_ring *r, uint64_t ud, const struct io_uring_cqe *cq
     }
 }
 
-void vb_ring_close_queued_at_exit(vb_ring *r) {
+void vb_ring_thread_ending(vb_ring *r) {
     r->exiting = 1;
     struct io_uring_sq *sq = &r->uring.sq;
     for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {

@@ -61,6 +61,6 @@ void vb_waiter_unlink(struct vb_ring *r);
  * accept reaped returns. Only then: with the binding alive, such a close
  * is settled as never run and closed by the binding, and it adopts
  * accepted fds itself. */
-void vb_ring_close_queued_at_exit(struct vb_ring *r);
+void vb_ring_thread_ending(struct vb_ring *r);
 
 #endif /* VB_RING_INTERNAL_H */

@@ -306,7 +306,7 @@ int32_t vb_thread_shutdown(void) {
      * parked helper never touches it); the lock guards the ring list. */
     for (vb_waiter *w = thread_waiters; w; w = w->next_of_thread) {
         pthread_mutex_lock(&w->lock);
-        for (vb_ring *r = w->rings; r; r = r->next_in_waiter) vb_ring_close_queued_at_exit(r);
+        for (vb_ring *r = w->rings; r; r = r->next_in_waiter) vb_ring_thread_ending(r);
         pthread_mutex_unlock(&w->lock);
     }
     while (thread_waiters) { /* each shutdown unlinks its waiter */

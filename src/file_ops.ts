@@ -30,6 +30,7 @@ import { CqeFlag } from "../ffi/constants.ts";
 import { lib } from "../ffi/loader.ts";
 import type { VeloqLib } from "../ffi/symbols.ts";
 import { IoError, RingClosedError } from "./errors.ts";
+import { signalTimeoutError } from "./options.ts";
 import { FileHandle } from "./file.ts";
 import { type FixedBuf, kBusy, registrarsOf } from "./fixed_buf.ts";
 import { kHold } from "./hold.ts";
@@ -87,7 +88,6 @@ const ETIME = -62;
 const IOSQE_IO_LINK = 1 << 2;
 const OP_READ = 0;
 const MAX_IOVECS = 1024;
-const MAX_TIMEOUT_MS = 2 ** 31;
 
 /** A request's life: waiting for a predecessor (linked in JS), with the
  * kernel, or settled. */
@@ -609,18 +609,9 @@ function requestOptions(
       );
     }
   }
+  const bad = signalTimeoutError("request", options);
+  if (bad !== null) throw bad;
   const { signal, timeout, link } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`option signal must be an AbortSignal, got ${String(signal)}`);
-  }
-  if (timeout !== undefined && typeof timeout !== "number") {
-    throw new TypeError(`option timeout must be a number of milliseconds, got ${typeof timeout}`);
-  }
-  if (timeout !== undefined && (!(timeout >= 0) || timeout > MAX_TIMEOUT_MS)) {
-    throw new RangeError(
-      `option timeout must be milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`,
-    );
-  }
   if (link !== undefined && typeof link !== "boolean") {
     throw new TypeError(`option link must be a boolean, got ${String(link)}`);
   }

@@ -678,13 +678,14 @@ export class Ring implements Disposable {
    * synchronously (a buffer group in pool mode closing: a cancelled recv
    * completes inside the submit, and its block can go back at once; with
    * `waitMs`, waits that long for a first completion: an SQPOLL ring's
-   * kernel thread takes the cancel later). A no-op inside a drain (the
-   * batch array is in use) or while corked. */
-  [kSettleNow](waitMs = 0): void {
+   * kernel thread takes the cancel later). False, doing nothing, when
+   * closed, inside a drain (the batch array is in use) or while corked. */
+  [kSettleNow](waitMs = 0): boolean {
     const ptr = this.#ptr;
-    if (ptr === null || this.#cork > 0 || this.#batchEnd > 0) return;
+    if (ptr === null || this.#cork > 0 || this.#batchEnd > 0) return false;
     this.#submit(ptr);
     this.#drain(ptr, waitMs);
+    return true;
   }
 
   /** @ignore Internal: the native ring, for registration. */

@@ -42,17 +42,11 @@ export function onNextTurn(fn: () => void): void {
 function postTurn(): void {
   if (turnQueued) return;
   turnQueued = true;
-  macrotask(turn);
-}
-
-/** Runs `fn` in a macrotask, soon: `setImmediate` (node:timers), which
- * Deno runs after the event loop polled timers and I/O (1.6 us per turn
- * on the 2-vCPU VM; `setTimeout(fn, 0)` takes 1-4 ms). It keeps nothing
- * alive once it ran. (A fresh MessageChannel per turn, used before, cost
- * ~12 us and its ports' allocation was a third of a loaded HTTP server's
- * garbage: GC pauses in the p99.) */
-export function macrotask(fn: () => void): void {
-  setImmediate(fn);
+  // A macrotask: Deno runs it after the event loop polled timers and I/O
+  // (1.6 us per turn on the 2-vCPU VM; `setTimeout(fn, 0)` takes 1-4 ms).
+  // It keeps nothing alive once it ran. (A fresh MessageChannel per turn,
+  // used before, cost ~12 us.)
+  setImmediate(turn);
 }
 
 /** Completions were settled without a wake-up (inside a microtask run). */

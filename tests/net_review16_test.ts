@@ -24,6 +24,19 @@ async function pair(ring: Ring, pool: HybridPool, size: number) {
   return { group, conn, client };
 }
 
+/** Writes `want` from the Deno client in seeded random chunks (up to 20000
+ * bytes), then shuts its sending side. Its own generator: the receiving
+ * side's calls replay the same whatever the timing. */
+async function sendChunks(client: Deno.Conn, want: Uint8Array, seed: number): Promise<void> {
+  const rand = seededRandom(seed + 1);
+  for (let off = 0; off < want.length;) {
+    const n = Math.min(want.length - off, 1 + Math.floor(rand() * 20000));
+    await client.write(want.subarray(off, off + n));
+    off += n;
+  }
+  await client.closeWrite();
+}
+
 const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
 
 Deno.test({
@@ -70,14 +83,7 @@ Deno.test({
     using small = BuddyPool.create({ arenaSize: 256 * KiB });
     const { group, conn, client } = await pair(ring, pool, 16 * KiB);
     const want = pattern(400_000);
-    const sent = (async () => {
-      for (let off = 0; off < want.length;) {
-        const n = Math.min(want.length - off, 1 + Math.floor(rand() * 20000));
-        await client.write(want.subarray(off, off + n));
-        off += n;
-      }
-      await client.closeWrite();
-    })();
+    const sent = sendChunks(client, want, seed);
     const got = new Uint8Array(want.length + 1);
     let have = 0;
     for (let step = 0;; step++) {
@@ -115,14 +121,7 @@ Deno.test({
     using small = BuddyPool.create({ arenaSize: 1024 * KiB });
     const { group, conn, client } = await pair(ring, pool, 16 * KiB);
     const want = pattern(400_000);
-    const sent = (async () => {
-      for (let off = 0; off < want.length;) {
-        const n = Math.min(want.length - off, 1 + Math.floor(rand() * 20000));
-        await client.write(want.subarray(off, off + n));
-        off += n;
-      }
-      await client.closeWrite();
-    })();
+    const sent = sendChunks(client, want, seed);
     const got = new Uint8Array(want.length + 1);
     let have = 0, ended = false;
     for (let step = 0; !ended; step++) {

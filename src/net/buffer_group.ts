@@ -234,20 +234,16 @@ export class BufferGroup implements Disposable {
     const users = [...this.#users];
     this.#users.clear();
     for (const u of users) u.groupClosed();
-    // Pool mode: an armed recv names its block until its completion; the
-    // cancels complete inside the submit (the recv waits in a poll), so
-    // settle them now and the blocks go back before close() returns
-    // (`using` disposes the pool right after the group).
-    if (this.mode === "pool" && this.#armed > 0) this.#ring[kSettleNow]();
-    // Not done inside the submit (an SQPOLL ring's kernel thread runs the
-    // cancels a little later): wait for them, a bounded 50 ms (after that
-    // the blocks go back when their receives end).
+    // Pool mode: an armed recv names its block until its completion. The
+    // cancels complete inside the submit (the recv waits in a poll; an
+    // SQPOLL ring's kernel thread runs them a little later), so settle
+    // them now, waiting a bounded 50 ms, and the blocks go back before
+    // close() returns (`using` disposes the pool right after the group).
+    // After that they go back when their receives end.
     const deadline = performance.now() + 50;
-    while (
-      this.mode === "pool" && this.#armed > 0 && !this.#ring.closed && performance.now() < deadline
-    ) {
+    while (this.mode === "pool" && this.#armed > 0 && performance.now() < deadline) {
       retryCancels(this.#ring); // the ones that found the SQ full
-      this.#ring[kSettleNow](5);
+      if (!this.#ring[kSettleNow](5)) break;
     }
     this.#maybeDestroy();
   }

@@ -148,8 +148,7 @@ export function requestOnce(
   settle: (res: number, err: Error | null) => void,
   why: () => Error | null = noReason,
 ): number {
-  let ud = -1;
-  ud = request(ring, prep, (res, _flags, closed) => {
+  const ud = request(ring, prep, (res, _flags, closed) => {
     owner?.finished(ud);
     settle(res, endError(owner, res, closed, why()));
   });
